@@ -1,0 +1,115 @@
+"""The one narrow interface every vendor dialect implements.
+
+The shared machinery in `gateway/` (routing, body reading, image fetching, the
+engine queue, request ids, logging, metrics) drives a `Dialect` and never names
+a vendor. A dialect module knows its vendor's wire format, signature scheme,
+limits and error table, and nothing about the other vendors.
+
+Request flow, for every dialect:
+
+    req = IncomingRequest(...)                    # raw bytes as received
+    dialect.authenticate(req, now)                # raises VendorError
+    call = dialect.parse(req)                     # raises VendorError
+    image = bytes, or fetched from call.image.url under dialect.limits
+    reading = engine.read(image, call.options)    # off the event loop
+    return dialect.render(call, reading, request_id, elapsed_ms)
+
+and any exception on the way is turned into the vendor's own error by
+`dialect.render_error(exc, request_id)`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from starlette.responses import Response
+
+from engine.types import CardReading, ReadOptions
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """A vendor's documented input limits, as data."""
+
+    max_body_bytes: int  # whole HTTP body, enforced while streaming
+    max_image_bytes: int  # decoded image bytes (upload, base64 payload or download)
+    fetch_timeout_s: float  # whole download of an image URL
+    max_pixels: int  # header-declared width*height refused above this
+    min_side: int = 0  # shorter side below this is refused
+    max_side: int = 0  # longer side above this is refused (0: no limit)
+    formats: frozenset[str] = frozenset({"jpeg", "png", "bmp", "tiff"})
+
+
+@dataclass
+class IncomingRequest:
+    """One HTTP request exactly as received: signatures are checked over these bytes."""
+
+    method: str
+    path: str  # decoded path, e.g. "/v2/abc/ocr/bankcard"
+    raw_path: bytes  # path as sent, percent-encoding kept
+    query_string: bytes  # raw query string, without "?"
+    headers: list[tuple[str, str]]  # in order, names lower-cased, values as sent
+    body: bytes
+    path_params: dict[str, str] = field(default_factory=dict)
+    client_host: str = ""
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        name = name.lower()
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return default
+
+
+@dataclass
+class ImageSource:
+    """Where the image comes from. Exactly one of `data` and `url` is set."""
+
+    data: bytes | None = None
+    url: str | None = None
+
+
+@dataclass
+class EngineCall:
+    """What the dialect asks of the engine, plus what it needs to render the answer."""
+
+    image: ImageSource
+    options: ReadOptions
+    context: dict[str, Any] = field(default_factory=dict)  # dialect-private (session_id, api version...)
+    credential: str | None = None  # key id that signed the request, for rate limits and logs
+
+
+class VendorError(Exception):
+    """An error the dialect has already decided, named by its own vendor code.
+
+    `code` is a key of that dialect's error table; `detail` is for logs only.
+    """
+
+    def __init__(self, code: str, detail: str = ""):
+        super().__init__(code if not detail else f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+class Dialect(Protocol):
+    name: str  # "tencent", "myqcloud", "huawei", "facepp", "hex": labels in logs and metrics
+    limits: ImageLimits
+
+    def routes(self) -> list[tuple[str, list[str]]]:
+        """(Starlette path pattern, methods) pairs this dialect serves, native and prefixed."""
+
+    def owns_path(self, path: str) -> bool:
+        """True when an unknown path should still be answered in this dialect (e.g. /facepp/...)."""
+
+    def new_request_id(self) -> str: ...
+
+    def authenticate(self, req: IncomingRequest, now: float) -> str | None:
+        """Verify the signature or key; return the credential id (None when open). Raise VendorError."""
+
+    def parse(self, req: IncomingRequest) -> EngineCall:
+        """Read the image source and options. Raise VendorError for missing/bad fields."""
+
+    def render(self, call: EngineCall, reading: CardReading, request_id: str, elapsed_ms: float) -> Response: ...
+
+    def render_error(self, exc: Exception, request_id: str, req: IncomingRequest | None = None) -> Response:
+        """Any exception -> the vendor's own error response. Never raises, never a 500 with a trace."""
