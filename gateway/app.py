@@ -1,0 +1,275 @@
+"""The Starlette application: mounts every dialect and drives the request flow.
+
+For each request to a dialect route (see adapters/base.py):
+
+    read the body (dialect's max_body_bytes, enforced while streaming)
+    authenticate -> parse -> image bytes (inline or fetched) -> engine (worker pool)
+    -> dialect.render, or dialect.render_error for any exception on the way
+
+then one JSON access line is logged. Nothing here names a vendor.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from contextlib import asynccontextmanager
+from typing import Any, Callable
+
+import httpx
+import msgspec
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from adapters import load_dialects
+from adapters.base import Dialect, EngineCall, IncomingRequest, VendorError
+from gateway.body import read_body
+from gateway.config import with_defaults
+from gateway.errors import RouteNotFoundError
+from gateway.images import Resolver, check_image, fetch_image, image_dimensions
+from gateway.runner import EngineRunner
+
+access_log = logging.getLogger("cardgate.access")
+log = logging.getLogger("cardgate.gateway")
+
+
+class Gateway:
+    """Everything the endpoints share: dialects, engine runner, HTTP client, clock."""
+
+    def __init__(
+        self,
+        config: dict,
+        engine: Any,
+        dialects: list[Dialect],
+        clock: Callable[[], float],
+        http_client: httpx.AsyncClient | None,
+        resolver: Resolver | None,
+    ):
+        self.config = config
+        self.engine = engine
+        self.dialects = dialects
+        self.clock = clock
+        self.resolver = resolver
+        self.allow_private = bool(config["fetch"]["allow_private"])
+        self.runner = EngineRunner(config["engine"]["threads"], config["engine"]["queue_size"])
+        self._http_client = http_client
+        self._owns_client = http_client is None
+        # Unknown paths are read under the largest limit any dialect allows.
+        self.max_body_bytes = max((d.limits.max_body_bytes for d in dialects), default=1 << 20)
+
+    def body_limit(self, dialect: Dialect) -> int:
+        """The dialect's own body limit, capped by [limits] max_body_bytes when that is set."""
+        cap = self.config["limits"]["max_body_bytes"]
+        return min(dialect.limits.max_body_bytes, cap) if cap else dialect.limits.max_body_bytes
+
+    @property
+    def http_client(self) -> httpx.AsyncClient:
+        # Created on first use, inside the running loop (also works without lifespan, e.g. TestClient).
+        if self._http_client is None:
+            self._http_client = httpx.AsyncClient(
+                follow_redirects=False,
+                headers={"user-agent": self.config["fetch"]["user_agent"]},
+            )
+        return self._http_client
+
+    async def close(self) -> None:
+        if self._owns_client and self._http_client is not None:
+            await self._http_client.aclose()
+            self._http_client = None
+        self.runner.shutdown()
+
+    # --- the request flow -------------------------------------------------
+
+    async def handle(self, request: Request, dialect: Dialect, route: str, allowed: set[str] | None) -> Response:
+        started = time.perf_counter()
+        request_id = dialect.new_request_id()
+        incoming: IncomingRequest | None = None
+        call: EngineCall | None = None
+        error: BaseException | None = None
+        try:
+            if allowed is not None and request.method not in allowed:
+                incoming = incoming_request(request, b"")
+                raise RouteNotFoundError(f"{request.method} {request.url.path}")
+            body = await read_body(request, self.body_limit(dialect))
+            incoming = incoming_request(request, body)
+            credential = dialect.authenticate(incoming, self.clock())
+            call = dialect.parse(incoming)
+            if call.credential is None:
+                call.credential = credential
+            image = await self.image_bytes(call, dialect)
+            options = self.options_for(call, dialect)
+            reading = await self.runner.run(self.engine.read, image, options)
+            elapsed_ms = (time.perf_counter() - started) * 1000.0
+            response = dialect.render(call, reading, request_id, elapsed_ms)
+        except Exception as exc:  # every failure becomes the vendor's own error
+            error = exc
+            response = safe_render_error(dialect, exc, request_id, incoming)
+        self.log_access(dialect.name, route, request, response, request_id, error, call, started)
+        return response
+
+    async def image_bytes(self, call: EngineCall, dialect: Dialect) -> bytes:
+        limits = dialect.limits
+        if call.image.data is not None:
+            data = call.image.data
+        elif call.image.url:
+            data = await fetch_image(
+                call.image.url, limits, self.allow_private, self.http_client, resolver=self.resolver
+            )
+        else:  # a dialect bug: parse() must refuse a request with no image
+            raise RuntimeError("dialect returned an EngineCall without an image")
+        check_image(data, limits)
+        if limits.max_side:
+            size = image_dimensions(data)
+            if size and max(size) > limits.max_side:
+                from engine.errors import ImageTooLargeError
+
+                raise ImageTooLargeError(f"side {max(size)} > {limits.max_side}")
+        return data
+
+    @staticmethod
+    def options_for(call: EngineCall, dialect: Dialect):
+        """The dialect's options, tightened by its limits (the stricter of the two wins)."""
+        limits = dialect.limits
+        options = call.options
+        changes = {}
+        if limits.max_pixels and limits.max_pixels < options.max_pixels:
+            changes["max_pixels"] = limits.max_pixels
+        if limits.min_side > options.min_side:
+            changes["min_side"] = limits.min_side
+        return msgspec.structs.replace(options, **changes) if changes else options
+
+    async def not_found(self, request: Request) -> Response:
+        """An unknown path: answered by the dialect that owns it, else plain JSON 404."""
+        path = request.url.path
+        for dialect in self.dialects:
+            if dialect.owns_path(path):
+                started = time.perf_counter()
+                request_id = dialect.new_request_id()
+                exc = RouteNotFoundError(f"{request.method} {path}")
+                response = safe_render_error(dialect, exc, request_id, incoming_request(request, b""))
+                self.log_access(dialect.name, "<unknown>", request, response, request_id, exc, None, started)
+                return response
+        response = JSONResponse({"error": "not found", "path": path}, status_code=404)
+        self.log_access("-", "<unknown>", request, response, "", None, None, time.perf_counter())
+        return response
+
+    def log_access(self, dialect_name, route, request, response, request_id, error, call, started) -> None:
+        """One JSON line per request. Never card numbers, image bytes or secrets."""
+        if not access_log.isEnabledFor(logging.INFO):
+            return
+        record = {
+            "request_id": request_id,
+            "dialect": dialect_name,
+            "method": request.method,
+            "route": route,
+            "status": response.status_code,
+            "error": error_label(error),
+            "latency_ms": round((time.perf_counter() - started) * 1000.0, 1),
+            "client": request.client.host if request.client else "",
+        }
+        if call is not None and call.credential:
+            record["credential"] = call.credential
+        access_log.info(json.dumps(record, ensure_ascii=False))
+
+
+def error_label(error: BaseException | None) -> str | None:
+    if error is None:
+        return None
+    if isinstance(error, VendorError):
+        return error.code
+    return type(error).__name__
+
+
+def safe_render_error(dialect: Dialect, exc: Exception, request_id: str, req: IncomingRequest | None) -> Response:
+    """dialect.render_error, with a last-resort answer should the dialect itself fail."""
+    try:
+        return dialect.render_error(exc, request_id, req)
+    except Exception:
+        log.exception("dialect %s failed to render %s", dialect.name, type(exc).__name__)
+        return JSONResponse({"error": "internal error", "request_id": request_id}, status_code=500)
+
+
+def incoming_request(request: Request, body: bytes) -> IncomingRequest:
+    scope = request.scope
+    raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
+    # ASGI servers hand over header names lower-cased and values as bytes as sent.
+    headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+    return IncomingRequest(
+        method=request.method,
+        path=scope["path"],
+        raw_path=raw_path.split(b"?", 1)[0],
+        query_string=scope.get("query_string", b""),
+        headers=headers,
+        body=body,
+        path_params={k: str(v) for k, v in request.path_params.items()},
+        client_host=request.client.host if request.client else "",
+    )
+
+
+def create_app(
+    config: dict,
+    engine: Any,
+    *,
+    clock: Callable[[], float] = time.time,
+    allow_unsigned: bool = True,
+    dialects: list[Dialect] | None = None,
+    http_client: httpx.AsyncClient | None = None,
+    resolver: Resolver | None = None,
+) -> Starlette:
+    """The gateway app.
+
+    `config` is the parsed TOML (missing keys take defaults); `engine` has
+    `read(image_bytes, ReadOptions) -> CardReading`; `dialects` defaults to every
+    available adapter created from `config`. `http_client` and `resolver` replace
+    the image fetcher's httpx client and DNS resolver (tests).
+    """
+    config = with_defaults(config)
+    if dialects is None:
+        dialects = load_dialects(config, allow_unsigned)
+    gateway = Gateway(config, engine, dialects, clock, http_client, resolver)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        ready = gateway.engine is not None and getattr(gateway.engine, "ready", True)
+        return JSONResponse({"ready": bool(ready)}, status_code=200 if ready else 503)
+
+    routes = [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])]
+    for dialect in dialects:
+        for path, methods in dialect.routes():
+            routes.append(Route(path, _endpoint(gateway, dialect, path, methods), name=f"{dialect.name}:{path}"))
+    routes.append(Route("/{unknown_path:path}", _Endpoint(gateway.not_found)))
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        await gateway.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.gateway = gateway
+    return app
+
+
+class _Endpoint:
+    """A bare ASGI endpoint: Starlette routes it for every method, so a wrong
+    method is answered in the dialect's own "not found" shape, not a bare 405."""
+
+    def __init__(self, handler: Callable[[Request], Any]):
+        self.handler = handler
+
+    async def __call__(self, scope, receive, send) -> None:
+        request = Request(scope, receive, send)
+        response = await self.handler(request)
+        await response(scope, receive, send)
+
+
+def _endpoint(gateway: Gateway, dialect: Dialect, path: str, methods: list[str] | None) -> _Endpoint:
+    allowed = {m.upper() for m in methods} if methods else None
+
+    async def handler(request: Request) -> Response:
+        return await gateway.handle(request, dialect, path, allowed)
+
+    return _Endpoint(handler)

@@ -1,0 +1,273 @@
+"""Image input shared by every dialect: strict base64, format sniffing, URL fetching.
+
+Which field wins, which formats and sizes a vendor accepts, whether a data: URI
+prefix is tolerated: those are each dialect's choices, passed in as arguments
+or as its ImageLimits. Nothing here names a vendor.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import ipaddress
+import socket
+import struct
+from typing import Awaitable, Callable
+
+import httpx
+
+from adapters.base import ImageLimits
+from gateway.errors import (
+    BadBase64Error,
+    FetchError,
+    FetchForbiddenError,
+    FetchTimeoutError,
+    FetchTooLargeError,
+    ImageTooLargeBytesError,
+    UnsupportedFormatError,
+)
+
+# --- base64 -----------------------------------------------------------------
+
+
+def strip_data_uri(text: str) -> str:
+    """'data:image/jpeg;base64,AAAA' -> 'AAAA'; anything else unchanged."""
+    if text.startswith("data:"):
+        head, sep, payload = text.partition(",")
+        if sep and head.endswith(";base64"):
+            return payload
+    return text
+
+
+def decode_base64_strict(text: str | bytes, *, allow_data_uri: bool = False) -> bytes:
+    """Standard-alphabet base64 with correct padding, no whitespace, not empty.
+
+    Anything else (URL-safe alphabet, line breaks, missing padding, junk) raises
+    BadBase64Error: vendors refuse such input, and so do we.
+    """
+    if isinstance(text, str):
+        if allow_data_uri:
+            text = strip_data_uri(text)
+        try:
+            raw = text.encode("ascii")
+        except UnicodeEncodeError as exc:
+            raise BadBase64Error("non-ASCII characters") from exc
+    else:
+        raw = bytes(text)
+    if not raw:
+        raise BadBase64Error("empty")
+    if len(raw) % 4:
+        raise BadBase64Error("length not a multiple of 4")
+    try:
+        return base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BadBase64Error(str(exc)) from exc
+
+
+# --- formats ----------------------------------------------------------------
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The image format named by the magic bytes, or None when unknown."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "jpeg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if data[:2] == b"BM":
+        return "bmp"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tiff"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def image_dimensions(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the header of a JPEG, PNG or BMP without decoding; None if unknown."""
+    try:
+        fmt = sniff_format(data)
+        if fmt == "png" and data[12:16] == b"IHDR":
+            return struct.unpack(">II", data[16:24])
+        if fmt == "bmp" and len(data) >= 26:
+            width, height = struct.unpack("<ii", data[18:26])
+            return abs(width), abs(height)
+        if fmt == "jpeg":
+            return _jpeg_dimensions(data)
+    except struct.error:
+        return None
+    return None
+
+
+def _jpeg_dimensions(data: bytes) -> tuple[int, int] | None:
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # no length field
+            pos += 2
+            continue
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        # SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC) carry the frame size
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
+            return width, height
+        pos += 2 + length
+    return None
+
+
+def check_image(data: bytes, limits: ImageLimits) -> str | None:
+    """Refuse bytes over the size limit or in a known format the vendor does not take.
+
+    Returns the sniffed format; unknown bytes pass (the engine answers ImageDecodeError).
+    """
+    if len(data) > limits.max_image_bytes:
+        raise ImageTooLargeBytesError(f"{len(data)} > {limits.max_image_bytes} bytes")
+    fmt = sniff_format(data)
+    if fmt is not None and fmt not in limits.formats:
+        raise UnsupportedFormatError(fmt)
+    return fmt
+
+
+# --- URL fetching -----------------------------------------------------------
+
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+# Cloud instance metadata endpoints, refused even though the generic checks catch them too.
+METADATA_ADDRESSES = frozenset(
+    {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+)
+MAX_REDIRECTS = 3
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """Every address `host` resolves to, via the system resolver."""
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise FetchError(f"cannot resolve host: {exc}") from exc
+    return [info[4][0] for info in infos]
+
+
+def is_forbidden_address(address: str) -> bool:
+    """True for anything but a public unicast address (private, loopback, link-local, ...)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
+    except ValueError:
+        return True
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return (
+        ip in METADATA_ADDRESSES
+        or ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+        or not ip.is_global
+    )
+
+
+async def _check_host(url: httpx.URL, resolver: Resolver) -> None:
+    host = url.host
+    if not host:
+        raise FetchForbiddenError("no host")
+    try:
+        addresses = [str(ipaddress.ip_address(host))]  # a literal address is not resolved
+    except ValueError:
+        addresses = await resolver(host, url.port or (443 if url.scheme == "https" else 80))
+    if not addresses:
+        raise FetchError(f"{host} resolves to nothing")
+    for address in addresses:
+        if is_forbidden_address(address):
+            raise FetchForbiddenError(f"{host} resolves to non-public address {address}")
+
+
+def _parse_url(url: str) -> httpx.URL:
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise FetchError(f"bad url: {exc}") from exc
+    if parsed.scheme not in ("http", "https"):
+        raise FetchForbiddenError(f"scheme {parsed.scheme!r} not allowed")
+    return parsed
+
+
+async def fetch_image(
+    url: str,
+    limits: ImageLimits,
+    allow_private: bool,
+    client: httpx.AsyncClient,
+    *,
+    resolver: Resolver | None = None,
+    max_redirects: int = MAX_REDIRECTS,
+) -> bytes:
+    """Download an image under the vendor's limits.
+
+    http/https only; each hop's host is resolved and refused when it is not a
+    public address (unless `allow_private`); at most `max_redirects` redirects,
+    each checked again; the whole download within limits.fetch_timeout_s; reading
+    stops past limits.max_image_bytes. Raises FetchError subclasses.
+
+    Known gap: httpx resolves the host again when connecting, so a DNS answer
+    that changes between the check and the connection (rebinding) is not caught.
+    """
+    resolver = resolver or system_resolver
+    try:
+        async with asyncio.timeout(limits.fetch_timeout_s):
+            return await _fetch(url, limits, allow_private, client, resolver, max_redirects)
+    except TimeoutError as exc:
+        raise FetchTimeoutError(f"no image within {limits.fetch_timeout_s} s") from exc
+    except httpx.TimeoutException as exc:
+        raise FetchTimeoutError(f"{type(exc).__name__}") from exc
+    except httpx.HTTPError as exc:
+        raise FetchError(f"{type(exc).__name__}: {exc}") from exc
+
+
+async def _fetch(
+    url: str,
+    limits: ImageLimits,
+    allow_private: bool,
+    client: httpx.AsyncClient,
+    resolver: Resolver,
+    max_redirects: int,
+) -> bytes:
+    current = _parse_url(url)
+    for _hop in range(max_redirects + 1):
+        if not allow_private:
+            await _check_host(current, resolver)
+        request = client.build_request("GET", current)
+        response = await client.send(request, stream=True, follow_redirects=False)
+        try:
+            if response.is_redirect:
+                location = response.headers.get("location")
+                if not location:
+                    raise FetchError(f"HTTP {response.status_code} without Location")
+                try:
+                    current = _parse_url(str(current.join(location)))
+                except httpx.InvalidURL as exc:
+                    raise FetchError(f"bad redirect: {exc}") from exc
+                continue
+            if response.status_code != 200:
+                raise FetchError(f"HTTP {response.status_code}")
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limits.max_image_bytes:
+                raise FetchTooLargeError(f"content-length {declared} > {limits.max_image_bytes}")
+            chunks: list[bytes] = []
+            received = 0
+            async for chunk in response.aiter_bytes():
+                received += len(chunk)
+                if received > limits.max_image_bytes:
+                    raise FetchTooLargeError(f"more than {limits.max_image_bytes} bytes")
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            await response.aclose()
+    raise FetchError(f"more than {max_redirects} redirects")

@@ -1,0 +1,51 @@
+"""Runs blocking engine reads off the event loop, in a bounded worker pool.
+
+`threads` reads run at once; up to `queue_size` more wait. Past that the
+request is refused at once with EngineBusyError (each dialect answers its own
+rate-limit/busy code) instead of piling up latency.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+from gateway.errors import EngineBusyError
+
+
+class EngineRunner:
+    def __init__(self, threads: int = 1, queue_size: int = 8):
+        if threads < 1 or queue_size < 0:
+            raise ValueError("threads must be >= 1 and queue_size >= 0")
+        self.threads = threads
+        self.queue_size = queue_size
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="engine")
+        self._lock = threading.Lock()
+        self._pending = 0  # running + queued; decremented by the worker when the call really ends
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def _release(self, _future: Any) -> None:
+        with self._lock:
+            self._pending -= 1
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        with self._lock:
+            if self._pending >= self.threads + self.queue_size:
+                raise EngineBusyError(f"{self._pending} engine calls pending")
+            self._pending += 1
+        try:
+            future = self._pool.submit(fn, *args)
+        except BaseException:
+            self._release(None)
+            raise
+        # Released when the thread finishes, not when the awaiting request goes away:
+        # a cancelled request must not free a slot its read is still occupying.
+        future.add_done_callback(self._release)
+        return await asyncio.wrap_future(future)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
