@@ -1,0 +1,375 @@
+"""Huawei Cloud OCR v2 bank card dialect: `POST /v2/{project_id}/ocr/bankcard`.
+
+Wire contract: vendor-specs/huawei-v2-bankcard.txt and clients/README.md §3
+(huaweicloudsdkocr). Auth is the SDK's `SDK-HMAC-SHA256` AK/SK signature, or an
+`X-Auth-Token` that must be one of the opaque tokens in the config (real IAM
+tokens cannot be validated offline). Errors are HTTP >= 400 with
+`{"error_code", "error_msg"}`; the request id travels in `X-Request-Id`, which
+the SDK copies into `response.x_request_id` / `exception.request_id`.
+"""
+from __future__ import annotations
+
+import calendar
+import hashlib
+import hmac
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+from urllib.parse import quote, unquote
+
+import msgspec
+from starlette.responses import Response
+
+from adapters.base import EngineCall, ImageLimits, ImageSource, IncomingRequest, VendorError
+from engine import errors as engine_errors
+from engine.types import CardReading, ReadOptions
+from gateway import errors as gw
+from gateway.images import decode_base64_strict
+
+log = logging.getLogger("cardgate.huawei")
+
+NAME = "huawei"
+ROUTE_PATH = "/v2/{project_id}/ocr/bankcard"
+PREFIX = "/huawei"
+
+# The doc: base64 of the image at most 10 MB (so ~7.5 MB of image), shorter side
+# >= 15 px, longer side <= 8192 px, JPEG/PNG/BMP/TIFF; the request body itself at
+# most 10 MB (ModelArts.4104), plus a little room for the JSON around the base64.
+_BASE64_MAX = 10 * 1024 * 1024
+LIMITS = ImageLimits(
+    max_body_bytes=_BASE64_MAX + 4096,
+    max_image_bytes=_BASE64_MAX * 3 // 4,
+    fetch_timeout_s=10.0,  # not documented ("long downloads fail"); our choice
+    max_pixels=8192 * 8192,
+    min_side=15,
+    max_side=8192,
+    formats=frozenset({"jpeg", "png", "bmp", "tiff"}),
+)
+
+# Huawei's OCR error table (OCR "Error Codes" page: AIS.*, ModelArts.*, APIG.*),
+# code -> (HTTP status, error_msg). The page gives no per-code status; these are
+# the statuses the services answer with (4xx for client faults, 429 throttling).
+ERRORS: dict[str, tuple[int, str]] = {
+    "AIS.0101": (400, "The input parameter is invalid."),
+    "AIS.0102": (400, "The image format is not supported."),
+    "AIS.0103": (400, "The image size does not meet the requirements."),
+    "AIS.0104": (400, "The image is not supported or the image quality is poor."),
+    "AIS.0105": (400, "Recognition failed."),
+    "ModelArts.4104": (413, "Invalid Request Content Length."),
+    "ModelArts.4105": (400, "The JSON format of the input data is incorrect."),
+    "ModelArts.4401": (429, "Max concurrency error."),
+    "ModelArts.4403": (503, "Backend service unavailable error."),
+    "ModelArts.4505": (500, "Backend service internal error."),
+    "ModelArts.4601": (400, "The URL is not allowed."),
+    "ModelArts.4603": (400, "Obtaining the file from the URL failed."),
+    "APIG.0101": (404, "The API does not exist or has not been published in the environment."),
+    "APIG.0301": (401, "Incorrect IAM authentication information."),
+    "APIG.0308": (429, "The throttling threshold has been reached: policy user over ratelimit,limit:XX,time:1 minute."),
+}
+
+# APIG.0301 names its reason after a colon ("...: decrypt token fail"); only these
+# fixed phrases are ever shown to the client, never anything derived from input.
+_AUTH_REASONS = frozenset(
+    {
+        "x-auth-token not found",
+        "decrypt token fail",
+        "verify aksk signature fail",
+        "unsupported signature algorithm",
+        "request expired",
+        "invalid x-sdk-date",
+        "ak not found",
+    }
+)
+
+ALGORITHM = "SDK-HMAC-SHA256"
+SIGNATURE_WINDOW_S = 15 * 60  # APIG: X-Sdk-Date within 15 minutes of the server clock
+_SDK_DATE_RE = re.compile(r"^\d{8}T\d{6}Z$")
+_AUTH_RE = re.compile(
+    r"^SDK-HMAC-SHA256\s+Access=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-fA-F]+)\s*$"
+)
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+# Card kinds from the BIN table -> the words Huawei's `type` uses (借记卡, 信用卡, 准贷记卡, 预付费卡).
+_CARD_TYPES = {"借记卡": "借记卡", "贷记卡": "信用卡", "信用卡": "信用卡", "准贷记卡": "准贷记卡", "预付费卡": "预付费卡"}
+
+
+# --- signature ------------------------------------------------------------------
+
+
+def _header_bytes(value: str) -> bytes:
+    """A header value back to the bytes on the wire (servers decode them as latin-1)."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")
+
+
+def canonical_uri(raw_path: bytes) -> str:
+    """Each segment url-decoded and re-encoded with quote(safe='~'), always ending in '/'."""
+    path = unquote(raw_path.decode("latin-1"))
+    uri = "/".join(quote(segment, safe="~") for segment in path.split("/"))
+    return uri if uri.endswith("/") else uri + "/"
+
+
+def canonical_query(query_string: bytes) -> str:
+    """(key, value) pairs decoded, sorted, each re-encoded with quote(safe='~')."""
+    if not query_string:
+        return ""
+    pairs = []
+    for item in query_string.decode("latin-1").split("&"):
+        if not item:
+            continue
+        key, _, value = item.partition("=")
+        pairs.append((unquote(key.replace("+", " ")), unquote(value.replace("+", " "))))
+    pairs.sort()
+    return "&".join(f"{quote(k, safe='~')}={quote(v, safe='~')}" for k, v in pairs)
+
+
+def canonical_request(req: IncomingRequest, signed_headers: list[str]) -> bytes:
+    """The SDK's CanonicalRequest, over the request exactly as received.
+
+    Raises VendorError when a signed header is missing or the body does not
+    match a declared X-Sdk-Content-Sha256.
+    """
+    lines = [
+        req.method.upper().encode(),
+        canonical_uri(req.raw_path).encode(),
+        canonical_query(req.query_string).encode(),
+    ]
+    for name in signed_headers:
+        value = req.header(name)
+        if value is None:
+            raise VendorError("APIG.0301", "verify aksk signature fail")
+        lines.append(name.encode() + b":" + _header_bytes(value).strip())
+    body_hash = hashlib.sha256(req.body).hexdigest() if req.body else _EMPTY_SHA256
+    declared = req.header("x-sdk-content-sha256")
+    # The SDK would put a declared hash (e.g. UNSIGNED-PAYLOAD) in place of the body
+    # hash. This API is JSON only, so the body must always be covered: a declared
+    # value is accepted only when it is the body's real hash.
+    if declared is not None and declared.strip().lower() != body_hash:
+        raise VendorError("APIG.0301", "verify aksk signature fail")
+    return b"\n".join(lines) + b"\n\n" + ";".join(signed_headers).encode() + b"\n" + body_hash.encode()
+
+
+def string_to_sign(sdk_date: str, canonical: bytes) -> bytes:
+    return f"{ALGORITHM}\n{sdk_date}\n{hashlib.sha256(canonical).hexdigest()}".encode()
+
+
+def parse_sdk_date(value: str) -> float:
+    """'20261121T192231Z' -> unix seconds (UTC)."""
+    if not _SDK_DATE_RE.match(value):
+        raise ValueError(value)
+    return float(calendar.timegm(time.strptime(value, "%Y%m%dT%H%M%SZ")))
+
+
+def verify_aksk(req: IncomingRequest, credentials: dict[str, str], now: float) -> str:
+    """Check an SDK-HMAC-SHA256 request; return its AK. Raises VendorError APIG.0301."""
+    authorization = (req.header("authorization") or "").strip()
+    match = _AUTH_RE.match(authorization)
+    if not match:
+        raise VendorError("APIG.0301", "unsupported signature algorithm")
+    access_key, signed_list, signature = match.groups()
+    signed_headers = signed_list.split(";")
+    if "x-sdk-date" not in signed_headers or "host" not in signed_headers:
+        raise VendorError("APIG.0301", "verify aksk signature fail")
+    sdk_date = (req.header("x-sdk-date") or "").strip()
+    try:
+        signed_at = parse_sdk_date(sdk_date)
+    except ValueError:
+        raise VendorError("APIG.0301", "invalid x-sdk-date") from None
+    if abs(now - signed_at) > SIGNATURE_WINDOW_S:
+        raise VendorError("APIG.0301", "request expired")
+    secret = credentials.get(access_key)
+    # Compute a signature even for an unknown AK, so timing does not tell which AKs exist.
+    key = (secret if secret is not None else "\x00unknown-ak").encode()
+    expected = hmac.new(key, string_to_sign(sdk_date, canonical_request(req, signed_headers)), hashlib.sha256)
+    matches = hmac.compare_digest(expected.hexdigest().encode(), signature.lower().encode())
+    if secret is None:
+        raise VendorError("APIG.0301", "verify aksk signature fail")
+    if not matches:
+        raise VendorError("APIG.0301", "verify aksk signature fail")
+    return access_key
+
+
+def token_matches(token: str, tokens: list[str]) -> bool:
+    """Constant-time membership: every configured token is compared."""
+    given = token.strip().encode()
+    found = False
+    for candidate in tokens:
+        found |= hmac.compare_digest(given, candidate.encode())
+    return found
+
+
+# --- rendering helpers ------------------------------------------------------------
+
+
+def spaced_number(reading: CardReading) -> str:
+    """The number grouped as printed ("6217 0000 1003 0385 457"), else in fours."""
+    printed = " ".join(reading.number_printed.split())
+    if printed and printed.replace(" ", "") == reading.number and " " in printed:
+        return printed
+    digits = reading.number
+    return " ".join(digits[i : i + 4] for i in range(0, len(digits), 4))
+
+
+def _conf(value: float) -> float:
+    return round(max(0.0, min(1.0, float(value))), 4)
+
+
+def _points(quad) -> list[list[int]]:
+    return [[int(round(x)), int(round(y))] for x, y in quad]
+
+
+def _json(payload: dict[str, Any], status: int, request_id: str) -> Response:
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return Response(
+        body,
+        status_code=status,
+        media_type="application/json;charset=utf-8",
+        headers={"X-Request-Id": request_id},
+    )
+
+
+# --- the dialect ----------------------------------------------------------------
+
+
+class HuaweiDialect:
+    name = NAME
+    limits = LIMITS
+
+    def __init__(self, settings: dict, allow_unsigned: bool):
+        self.credentials: dict[str, str] = {str(k): str(v) for k, v in (settings.get("credentials") or {}).items()}
+        self.tokens: list[str] = [str(t) for t in (settings.get("tokens") or [])]
+        # Open only when nothing at all is configured for this vendor and the
+        # operator allows unsigned requests (loopback binding or --insecure).
+        self.open = allow_unsigned and not self.credentials and not self.tokens
+
+    def routes(self) -> list[tuple[str, list[str]]]:
+        return [(ROUTE_PATH, ["POST"]), (PREFIX + ROUTE_PATH, ["POST"])]
+
+    def owns_path(self, path: str) -> bool:
+        return path == PREFIX or path.startswith(PREFIX + "/") or bool(re.match(r"^/v2/[^/]+/ocr(/|$)", path))
+
+    def new_request_id(self) -> str:
+        return uuid.uuid4().hex
+
+    def authenticate(self, req: IncomingRequest, now: float) -> str | None:
+        if self.open:
+            return None
+        authorization = req.header("authorization")
+        if authorization is not None and authorization.strip():
+            return verify_aksk(req, self.credentials, now)
+        token = req.header("x-auth-token")
+        if token is None or not token.strip():
+            raise VendorError("APIG.0301", "x-auth-token not found")
+        if not token_matches(token, self.tokens):
+            raise VendorError("APIG.0301", "decrypt token fail")
+        return "token"
+
+    def parse(self, req: IncomingRequest) -> EngineCall:
+        try:
+            body = msgspec.json.decode(req.body) if req.body else None
+        except msgspec.DecodeError:
+            raise VendorError("ModelArts.4105", "body is not JSON") from None
+        if not isinstance(body, dict):
+            raise VendorError("ModelArts.4105", "body is not a JSON object")
+        image, url = body.get("image"), body.get("url")
+        for field, value in (("image", image), ("url", url)):
+            if value is not None and not isinstance(value, str):
+                raise VendorError("AIS.0101", f"{field} is not a string")
+        image = image or None
+        url = (url or "").strip() or None
+        if image and url:
+            raise VendorError("AIS.0101", "both image and url given")  # the doc: one or the other
+        if not image and not url:
+            raise VendorError("AIS.0101", "neither image nor url given")
+        want_location = body.get("return_text_location", False)
+        if not isinstance(want_location, bool):
+            raise VendorError("AIS.0101", "return_text_location is not a boolean")
+        source = ImageSource(url=url) if url else ImageSource(data=decode_base64_strict(image))
+        options = ReadOptions(max_pixels=LIMITS.max_pixels, min_side=LIMITS.min_side)
+        return EngineCall(
+            image=source,
+            options=options,
+            context={"return_text_location": want_location, "project_id": req.path_params.get("project_id")},
+        )
+
+    def render(self, call: EngineCall, reading: CardReading, request_id: str, elapsed_ms: float) -> Response:
+        bank = reading.bank
+        bank_name = (bank.bank_name if bank else None) or ""
+        card_type = _CARD_TYPES.get((bank.card_kind if bank else None) or "", "")
+        number_conf = _conf(reading.number_confidence)
+        result: dict[str, Any] = {
+            "bank_name": bank_name,
+            "card_number": spaced_number(reading),
+            "issue_date": reading.issue_date.text if reading.issue_date else "",
+            "expiry_date": reading.expiry.text if reading.expiry else "",
+            "type": card_type,
+            # bank and type come from the BIN table, so they are as sure as the number they were looked up by.
+            "confidence": {
+                "bank_name": number_conf if bank_name else 0,
+                "card_number": number_conf,
+                "issue_date": _conf(reading.issue_date.confidence) if reading.issue_date else 0,
+                "expiry_date": _conf(reading.expiry.confidence) if reading.expiry else 0,
+                "type": number_conf if card_type else 0,
+            },
+        }
+        if call.context.get("return_text_location"):
+            location: dict[str, Any] = {"card_number": _points(reading.number_quad)}
+            if reading.issue_date:
+                location["issue_date"] = _points(reading.issue_date.quad)
+            if reading.expiry:
+                location["expiry_date"] = _points(reading.expiry.quad)
+            result["text_location"] = location
+        return _json({"result": result}, 200, request_id)
+
+    def render_error(self, exc: Exception, request_id: str, req: IncomingRequest | None = None) -> Response:
+        try:
+            code = error_code_for(exc)
+            status, message = ERRORS[code]
+            if code == "APIG.0301" and isinstance(exc, VendorError) and exc.detail in _AUTH_REASONS:
+                message = f"{message.rstrip('.')}: {exc.detail}"
+        except Exception:  # never let an error page fail
+            log.exception("huawei: rendering %r failed", exc)
+            status, code, message = 500, "ModelArts.4505", ERRORS["ModelArts.4505"][1]
+        return _json({"error_code": code, "error_msg": message}, status, request_id)
+
+
+def error_code_for(exc: Exception) -> str:
+    """Any exception -> a key of ERRORS."""
+    if isinstance(exc, VendorError):
+        return exc.code if exc.code in ERRORS else "ModelArts.4505"
+    for kind, code in _EXCEPTION_CODES:
+        if isinstance(exc, kind):
+            return code
+    return "ModelArts.4505"
+
+
+# Neutral gateway failures and engine errors -> Huawei codes; first match wins (subclasses first).
+_EXCEPTION_CODES: list[tuple[type[BaseException], str]] = [
+    (gw.BodyTooLargeError, "ModelArts.4104"),
+    (gw.BadBase64Error, "AIS.0102"),  # the doc: "not a Base64 encoded string" is AIS.0102
+    (gw.ImageTooLargeBytesError, "AIS.0103"),
+    (gw.UnsupportedFormatError, "AIS.0102"),
+    (gw.FetchTooLargeError, "AIS.0103"),
+    (gw.FetchForbiddenError, "ModelArts.4601"),
+    (gw.FetchError, "ModelArts.4603"),  # timeouts included
+    (gw.EngineBusyError, "ModelArts.4401"),
+    (gw.RateLimitedError, "APIG.0308"),
+    (gw.RouteNotFoundError, "APIG.0101"),
+    (gw.ShuttingDownError, "ModelArts.4403"),
+    (engine_errors.ImageDecodeError, "AIS.0102"),
+    (engine_errors.ImageTooLargeError, "AIS.0103"),
+    (engine_errors.ImageTooSmallError, "AIS.0103"),
+    (engine_errors.NoCardFoundError, "AIS.0104"),
+    (engine_errors.NumberUnreadableError, "AIS.0104"),
+    (engine_errors.ImageBlurredError, "AIS.0104"),
+    (engine_errors.EngineError, "AIS.0105"),
+]
+
+
+def create(settings: dict, allow_unsigned: bool) -> HuaweiDialect:
+    return HuaweiDialect(settings, allow_unsigned)
