@@ -221,7 +221,7 @@ def build(shared: Path) -> tuple[dict, list[str]]:
     codes_by_name: dict[str, list[str]] = collections.defaultdict(list)
     for code in sorted(spellings):
         codes_by_name[canonical(code)[0]].append(code)
-    agree = disagree = added = skipped = 0
+    agree = disagree = added = skipped = shadowed = 0
     seen_bcbc: set[tuple[str, int]] = set()
     for r in bcbc:
         prefix, length = r["bin"], int(r["length"])
@@ -245,6 +245,19 @@ def build(shared: Path) -> tuple[dict, list[str]]:
             skipped += 1
             report.append(f"bcbc {prefix}/{length} skipped: it is a track-data BIN, not a PAN prefix, in the main table")
             continue
+        shadow = next(
+            (prefix[:k] for k in range(len(prefix) - 1, 0, -1) if (prefix[:k], length) in by_key), None
+        )
+        if shadow is not None:
+            # The lookup tries every main-table BIN before bcbc (NOTES.md), so this key could
+            # never answer; the main row also keeps its card name and 准贷记卡 label.
+            shadowed += 1
+            mrec = records[(TIER_MAIN, shadow, length)]
+            report.append(
+                f"bcbc {prefix}/{length} ({r['bank']} {r['type']}) dropped: main BIN {shadow} "
+                f"({mrec[1]} {mrec[4]}) answers first"
+            )
+            continue
         # Bank: the canonical name and English name where the Alipay code is in bank_names_en.
         code = None
         zh, en = r["x_bank_name_zh"].strip(), None
@@ -264,7 +277,8 @@ def build(shared: Path) -> tuple[dict, list[str]]:
         added += 1
     report.append(
         f"bcbc: {len(bcbc)} rows; {agree + disagree} keys shared with main ({agree} same kind, "
-        f"{disagree} kind conflicts, main kept); {added} keys added; {skipped} skipped"
+        f"{disagree} kind conflicts, main kept); {added} keys added; {skipped} skipped as track BINs; "
+        f"{shadowed} dropped under a shorter main BIN"
     )
 
     # --- group keys with identical facts into entries -----------------------------------
