@@ -1,0 +1,389 @@
+"""Face++ bank card dialect: `POST /cardpp/beta/ocrbankcard` and `/cardpp/v1/ocrbankcard`.
+
+Wire contract: vendor-specs/facepp-cardpp-beta-ocrbankcard.md and
+clients/README.md §4 (python-facepp, the official PythonSDK, hand-written
+`requests` callers). Fields arrive in the query string, an urlencoded form or
+multipart parts (old official SDKs send `Content-Disposition: file` parts), and
+are merged. Credentials are the plain `api_key` + `api_secret` fields. Errors
+are HTTP statuses with `{"time_used", "error_message", "request_id"}`, except
+the 413 for oversize bodies, which is plain text.
+"""
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from typing import Any
+from urllib.parse import parse_qsl
+
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.responses import Response
+
+from adapters.base import EngineCall, ImageLimits, ImageSource, IncomingRequest, VendorError
+from engine import errors as engine_errors
+from engine.types import CardReading, ReadOptions
+from gateway import errors as gw
+from gateway.images import decode_base64_strict
+
+log = logging.getLogger("cardgate.facepp")
+
+NAME = "facepp"
+PREFIX = "/facepp"
+VERSIONS = ("beta", "v1")  # v1 cards add `bank` and `organization`
+
+# The doc: JPG/PNG, file at most 2 MB, 100x100 .. 4096x4096 px, short side >= 100;
+# requests over 2 MB are refused with a plain-text 413.
+_TWO_MB = 2 * 1024 * 1024
+LIMITS = ImageLimits(
+    max_body_bytes=_TWO_MB,
+    max_image_bytes=_TWO_MB,
+    fetch_timeout_s=10.0,  # not documented (IMAGE_DOWNLOAD_TIMEOUT exists); our choice
+    max_pixels=4096 * 4096,
+    min_side=100,
+    max_side=4096,
+    formats=frozenset({"jpeg", "png"}),
+)
+
+IMAGE_FIELDS = ("image_file", "image_base64", "image_url")  # the doc's precedence: file > base64 > url
+MISSING_IMAGE = "image_url, image_file, image_base64"  # as in the doc's example error
+
+# Face++'s error table: code -> HTTP status. The message is the code, followed by
+# ":<param>" (or ": <keys>" for MISSING_ARGUMENTS) where the doc has one.
+ERRORS: dict[str, int] = {
+    "IMAGE_ERROR_UNSUPPORTED_FORMAT": 400,
+    "INVALID_IMAGE_SIZE": 400,
+    "INVALID_IMAGE_URL": 400,
+    "IMAGE_FILE_TOO_LARGE": 400,
+    "MISSING_ARGUMENTS": 400,
+    "BAD_ARGUMENTS": 400,
+    "COEXISTENCE_ARGUMENTS": 400,
+    "AUTHENTICATION_ERROR": 401,
+    "AUTHORIZATION_ERROR": 403,
+    "CONCURRENCY_LIMIT_EXCEEDED": 403,
+    "API_NOT_FOUND": 404,
+    "IMAGE_DOWNLOAD_TIMEOUT": 412,
+    "Request Entity Too Large": 413,  # plain text, not JSON
+    "INTERNAL_ERROR": 500,
+}
+_PARAM_ERRORS = {"IMAGE_ERROR_UNSUPPORTED_FORMAT", "INVALID_IMAGE_SIZE", "IMAGE_FILE_TOO_LARGE", "BAD_ARGUMENTS"}
+_PLAIN_TEXT = "Request Entity Too Large"
+
+# Neutral gateway failures and engine errors -> Face++ codes; first match wins (subclasses first).
+# None: not an error for Face++ ("no card" is a 200 with an empty bank_cards list).
+_EXCEPTION_CODES: list[tuple[type[BaseException], str | None]] = [
+    (gw.BodyTooLargeError, _PLAIN_TEXT),
+    (gw.BadBase64Error, "BAD_ARGUMENTS"),
+    (gw.ImageTooLargeBytesError, "IMAGE_FILE_TOO_LARGE"),
+    (gw.UnsupportedFormatError, "IMAGE_ERROR_UNSUPPORTED_FORMAT"),
+    (gw.FetchTooLargeError, "IMAGE_FILE_TOO_LARGE"),
+    (gw.FetchTimeoutError, "IMAGE_DOWNLOAD_TIMEOUT"),
+    (gw.FetchError, "INVALID_IMAGE_URL"),
+    (gw.EngineBusyError, "CONCURRENCY_LIMIT_EXCEEDED"),
+    (gw.RateLimitedError, "CONCURRENCY_LIMIT_EXCEEDED"),
+    (gw.RouteNotFoundError, "API_NOT_FOUND"),
+    (gw.ShuttingDownError, "INTERNAL_ERROR"),  # "please retry", which is what a draining server wants
+    (engine_errors.ImageDecodeError, "IMAGE_ERROR_UNSUPPORTED_FORMAT"),
+    (engine_errors.ImageTooLargeError, "INVALID_IMAGE_SIZE"),
+    (engine_errors.ImageTooSmallError, "INVALID_IMAGE_SIZE"),
+    (engine_errors.NoCardFoundError, None),
+    (engine_errors.NumberUnreadableError, None),
+    (engine_errors.ImageBlurredError, None),
+    (engine_errors.EngineError, "INTERNAL_ERROR"),
+]
+
+# BIN table networks -> the v1 `organization` names.
+_ORGANIZATIONS = {"unionpay": "union", "mastercard": "master", "visa": "visa", "jcb": "jcb"}
+
+
+# --- request fields ---------------------------------------------------------------
+
+
+class Fields:
+    """Every field of one request, merged: query string first, then the body's (which win)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, bytes] = {}
+
+    def add(self, name: str, value: bytes, *, override: bool) -> None:
+        if override or name not in self.values:
+            self.values[name] = value
+
+    def raw(self, name: str) -> bytes | None:
+        return self.values.get(name)
+
+
+def parse_multipart(body: bytes, boundary: bytes) -> list[tuple[str, bytes]]:
+    """(name, value bytes) of every part, in order.
+
+    The name comes from the `name` parameter of Content-Disposition whatever its
+    type, so the old official SDK's `Content-Disposition: file; name=...` parts
+    count like `form-data` ones.
+    """
+    parts: list[tuple[str, bytes]] = []
+    state: dict[str, Any] = {}
+
+    def on_part_begin() -> None:
+        state.update(headers={}, field=b"", value=b"", data=[])
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        state["field"] += data[start:end]
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        state["value"] += data[start:end]
+
+    def on_header_end() -> None:
+        state["headers"][state["field"].lower()] = state["value"]
+        state["field"], state["value"] = b"", b""
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        state["data"].append(data[start:end])
+
+    def on_part_end() -> None:
+        _kind, params = parse_options_header(state["headers"].get(b"content-disposition", b""))
+        name = params.get(b"name")
+        if name is not None:
+            parts.append((name.decode("utf-8", errors="replace"), b"".join(state["data"])))
+
+    callbacks = {
+        "on_part_begin": on_part_begin,
+        "on_header_field": on_header_field,
+        "on_header_value": on_header_value,
+        "on_header_end": on_header_end,
+        "on_part_data": on_part_data,
+        "on_part_end": on_part_end,
+    }
+    parser = MultipartParser(boundary, callbacks, max_header_count=32, max_header_size=16384)  # type: ignore[arg-type]
+    try:
+        parser.write(body)
+        parser.finalize()
+    except Exception as exc:  # python-multipart raises its own error types for malformed bodies
+        raise VendorError("BAD_ARGUMENTS", "multipart") from exc
+    return parts
+
+
+def request_fields(req: IncomingRequest) -> Fields:
+    fields = Fields()
+    for name, value in parse_qsl(req.query_string.decode("latin-1"), keep_blank_values=True, encoding="latin-1"):
+        fields.add(name, value.encode("latin-1"), override=False)
+    content_type, params = parse_options_header(req.header("content-type", "") or "")
+    if content_type == b"multipart/form-data":
+        boundary = params.get(b"boundary")
+        if not boundary:
+            raise VendorError("BAD_ARGUMENTS", "multipart")
+        body_parts = parse_multipart(req.body, boundary)
+    elif content_type == b"application/x-www-form-urlencoded" or (not content_type and b"=" in req.body[:256]):
+        text = req.body.decode("latin-1")
+        body_parts = [(k, v.encode("latin-1")) for k, v in parse_qsl(text, keep_blank_values=True, encoding="latin-1")]
+    else:
+        body_parts = []
+    # Within the body the first occurrence wins; the body wins over the query string.
+    seen: set[str] = set()
+    for name, value in body_parts:
+        if name not in seen:
+            seen.add(name)
+            fields.add(name, value, override=True)
+    return fields
+
+
+def _utf8(value: bytes | None) -> str:
+    """A urlencoded or multipart text value: its bytes are UTF-8."""
+    return "" if value is None else value.decode("utf-8", errors="replace")
+
+
+def choose_image(fields: Fields) -> tuple[str, bytes] | None:
+    """(field name, value) of the image field that wins, or None when none is given."""
+    for name in IMAGE_FIELDS:
+        value = fields.raw(name)
+        if value:
+            return name, value
+    return None
+
+
+# --- request ids and time_used ---------------------------------------------------------
+
+
+class _StartTimes:
+    """When each request id was issued, so errors carry a real `time_used` too.
+
+    Bounded: an id whose response is never rendered is forgotten after `size` newer ones.
+    """
+
+    def __init__(self, size: int = 4096):
+        self.size = size
+        self._times: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def start(self, request_id: str) -> None:
+        with self._lock:
+            self._times[request_id] = time.perf_counter()
+            while len(self._times) > self.size:
+                self._times.popitem(last=False)
+
+    def elapsed_ms(self, request_id: str) -> int:
+        with self._lock:
+            started = self._times.pop(request_id, None)
+        return 0 if started is None else int((time.perf_counter() - started) * 1000)
+
+
+# --- responses ----------------------------------------------------------------------
+
+
+def _json(payload: dict[str, Any], status: int) -> Response:
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return Response(body, status_code=status, media_type="application/json")
+
+
+def _point(point) -> dict[str, int]:
+    x, y = point
+    return {"x": int(round(x)), "y": int(round(y))}
+
+
+def bank_card(reading: CardReading, version: str) -> dict[str, Any]:
+    left_top, right_top, right_bottom, left_bottom = reading.card_quad
+    card: dict[str, Any] = {
+        "bound": {
+            "left_top": _point(left_top),
+            "right_top": _point(right_top),
+            "right_bottom": _point(right_bottom),
+            "left_bottom": _point(left_bottom),
+        },
+        "number": reading.number,  # digits only, no spaces
+    }
+    if version == "v1":
+        bank = reading.bank
+        card["bank"] = (bank.bank_name if bank else None) or "null"  # the string "null" when unknown
+        network = ((bank.network if bank else None) or "").lower()
+        card["organization"] = [_ORGANIZATIONS[network]] if network in _ORGANIZATIONS else []
+    return card
+
+
+# --- the dialect ---------------------------------------------------------------------
+
+
+class FaceppDialect:
+    name = NAME
+    limits = LIMITS
+
+    def __init__(self, settings: dict, allow_unsigned: bool):
+        self.credentials: dict[str, str] = {str(k): str(v) for k, v in (settings.get("credentials") or {}).items()}
+        self.open = allow_unsigned and not self.credentials
+        self._starts = _StartTimes()
+
+    def routes(self) -> list[tuple[str, list[str]]]:
+        paths = [f"/cardpp/{version}/ocrbankcard" for version in VERSIONS]
+        return [(path, ["POST"]) for path in paths] + [(PREFIX + path, ["POST"]) for path in paths]
+
+    def owns_path(self, path: str) -> bool:
+        return any(path == root or path.startswith(root + "/") for root in (PREFIX, "/cardpp"))
+
+    def new_request_id(self) -> str:
+        request_id = f"{int(time.time())},{uuid.uuid4()}"  # "1473759244,40dfde25-6d1a-..."
+        self._starts.start(request_id)
+        return request_id
+
+    def authenticate(self, req: IncomingRequest, now: float) -> str | None:
+        if self.open:
+            return None
+        fields = request_fields(req)
+        api_key, api_secret = fields.raw("api_key"), fields.raw("api_secret")
+        if not api_key:
+            raise VendorError("MISSING_ARGUMENTS", "api_key")
+        if not api_secret:
+            raise VendorError("MISSING_ARGUMENTS", "api_secret")
+        key = _utf8(api_key)
+        secret = self.credentials.get(key)
+        # Compare even for an unknown key, so timing does not tell which keys exist.
+        matches = hmac.compare_digest(api_secret, (secret if secret is not None else "\x00unknown").encode())
+        if secret is None or not matches:
+            raise VendorError("AUTHENTICATION_ERROR", "api_key/api_secret mismatch")
+        return key
+
+    def parse(self, req: IncomingRequest) -> EngineCall:
+        version = "v1" if "/v1/" in req.path else "beta"
+        fields = request_fields(req)
+        chosen = choose_image(fields)
+        if chosen is None:
+            raise VendorError("MISSING_ARGUMENTS", MISSING_IMAGE)
+        param, value = chosen
+        if param == "image_file":
+            source = ImageSource(data=value)
+        elif param == "image_base64":
+            try:
+                source = ImageSource(data=decode_base64_strict(_utf8(value)))
+            except gw.BadBase64Error:
+                raise VendorError("BAD_ARGUMENTS", "image_base64") from None
+        else:
+            source = ImageSource(url=_utf8(value).strip())
+        options = ReadOptions(max_pixels=LIMITS.max_pixels, min_side=LIMITS.min_side)
+        return EngineCall(image=source, options=options, context={"version": version, "param": param})
+
+    def render(self, call: EngineCall, reading: CardReading, request_id: str, elapsed_ms: float) -> Response:
+        self._starts.elapsed_ms(request_id)  # forget the start time
+        payload = {
+            "bank_cards": [bank_card(reading, call.context.get("version", "beta"))],
+            "image_id": _image_id(),
+            "time_used": int(elapsed_ms),
+            "request_id": request_id,
+        }
+        return _json(payload, 200)
+
+    def render_error(self, exc: Exception, request_id: str, req: IncomingRequest | None = None) -> Response:
+        time_used = self._starts.elapsed_ms(request_id)
+        try:
+            code, argument = self._code_and_argument(exc, req)
+        except Exception:  # never let an error page fail
+            log.exception("facepp: rendering %r failed", exc)
+            code, argument = "INTERNAL_ERROR", None
+        if code is None:  # nothing readable in the image: Face++ answers an empty list
+            return _json({"bank_cards": [], "image_id": _image_id(), "time_used": time_used, "request_id": request_id}, 200)
+        if code == _PLAIN_TEXT:
+            return Response(_PLAIN_TEXT, status_code=413, media_type="text/plain")
+        if code == "MISSING_ARGUMENTS":
+            message = f"{code}: {argument}"
+        elif argument is not None and code in _PARAM_ERRORS:
+            message = f"{code}:{argument}"
+        else:
+            message = code
+        return _json({"time_used": time_used, "error_message": message, "request_id": request_id}, ERRORS[code])
+
+    def _code_and_argument(self, exc: Exception, req: IncomingRequest | None) -> tuple[str | None, str | None]:
+        if isinstance(exc, VendorError):
+            code = exc.code if exc.code in ERRORS else "INTERNAL_ERROR"
+            return code, exc.detail if code in ("MISSING_ARGUMENTS", "BAD_ARGUMENTS") else None
+        for kind, code in _EXCEPTION_CODES:
+            if isinstance(exc, kind):
+                break
+        else:
+            return "INTERNAL_ERROR", None
+        if code in _PARAM_ERRORS:
+            return code, _image_param(exc, req)
+        return code, None
+
+
+def _image_param(exc: Exception, req: IncomingRequest | None) -> str:
+    """Which request field held the failing image (the <param> of the doc's messages)."""
+    if isinstance(exc, gw.FetchError):
+        return "image_url"
+    if req is not None:
+        try:
+            chosen = choose_image(request_fields(req))
+        except VendorError:
+            chosen = None
+        if chosen is not None:
+            return chosen[0]
+    return "image_file"
+
+
+def _image_id() -> str:
+    """`image_id` names the image "in the system"; we keep no images, so it is a fresh random id."""
+    return base64.b64encode(os.urandom(16)).decode()
+
+
+def create(settings: dict, allow_unsigned: bool) -> FaceppDialect:
+    return FaceppDialect(settings, allow_unsigned)
