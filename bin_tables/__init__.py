@@ -15,7 +15,6 @@ Lookup order for a PAN of length L (after ``shared/data/bin/NOTES.md``):
 """
 from __future__ import annotations
 
-import functools
 import gzip
 import threading
 from importlib import resources
@@ -101,13 +100,20 @@ class _Table:
 
 
 _lock = threading.Lock()
+_loaded: _Table | None = None
 
 
-@functools.cache
 def _table() -> _Table:
-    with _lock:
-        raw = resources.files(__name__).joinpath(DATA_FILE).read_bytes()
-        return _Table(msgspec.json.decode(gzip.decompress(raw)))
+    """The table, loaded from the package data on first use (once, thread-safe)."""
+    global _loaded
+    t = _loaded
+    if t is None:
+        with _lock:
+            if _loaded is None:
+                raw = resources.files(__name__).joinpath(DATA_FILE).read_bytes()
+                _loaded = _Table(msgspec.json.decode(gzip.decompress(raw)))
+            t = _loaded
+    return t
 
 
 def _digits(pan: str) -> str | None:
