@@ -1,0 +1,319 @@
+"""The self-hosted "hex" bank card API: POST /hex/ocrapi/creditcardocr.
+
+Spec: hex-selfhosted-creditcardocr.txt (V1.0.0). JSON in, JSON out, HTTP 200
+with `errorcode`/`errormsg` in the body for every documented outcome.
+
+Request: `image` (strict base64 JPG/PNG/BMP) or `url` (url wins when both are
+given), `session_id` (echoed), and the option flags, accepted both top-level
+and nested under `options` (the nested value wins when both are given).
+
+Auth (not in the spec, which describes an open intranet service): open by
+default. With `token = "..."` or `tokens = [...]` in [hex], every request must
+carry one of them in the `Authorization` header (plain, or `Bearer <token>`);
+`token_header = "X-Hex-Token"` picks another header. Without tokens the API is
+served only when the gateway allows unsigned requests (bound to loopback, or
+--insecure), or when [hex] says `open = true`.
+
+Outside the spec's tables, our own choices (documented here, tested):
+  * an auth failure answers HTTP 401 {"errorcode": -1, "errormsg": "AUTH_FAILED"};
+  * an unknown /hex/... path answers HTTP 404 with -5208;
+  * a body that is not a JSON object, or a flag that is not a boolean, is -9010;
+  * with `reject_invalid_number = true` in [hex], a number failing the Luhn/length
+    check is -9014 ERROR_CREDITCARD_ILLEGAL. Off by default: the spec's own example
+    returns 6225760088888888, which fails Luhn, as a success;
+  * the engine queue being full is -5208 (hex has no rate-limit code);
+  * every response carries our request id in `X-Request-Id`.
+"""
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import uuid
+from typing import Any
+
+from starlette.responses import JSONResponse, Response
+
+from adapters.base import EngineCall, ImageLimits, ImageSource, IncomingRequest, VendorError
+from engine import errors as engine_errors
+from engine import types as engine_types
+from engine.types import CardReading, ReadOptions
+from gateway import errors as gateway_errors
+from gateway.images import decode_base64_strict
+
+PATH = "/hex/ocrapi/creditcardocr"
+
+# errorcode -> errormsg, from the spec (1.3.5), plus our auth code.
+ERRORS: dict[int, str] = {
+    0: "OK",
+    -5208: "OCR_SERVER_INTERN_ERROR",
+    -1102: "SDK_IMAGE_DECODE_FAILED",
+    -9010: "CREDITCARD_OCR_PREPROCESS_ERROR",
+    -9011: "CREDITCARD_OCR_RECOG_FAILED",
+    -9012: "CREDITCARD_OCR_IMAGE_BLUR",
+    -9013: "ERROR_NOT_A_CREDITCARD",
+    -9014: "ERROR_CREDITCARD_ILLEGAL",
+    -1: "AUTH_FAILED",  # ours: the spec has no auth
+}
+
+# VendorError codes this module raises, by name, -> errorcode.
+CODE_BY_NAME: dict[str, int] = {name: code for code, name in ERRORS.items()}
+
+# Warning codes (1.3.6), in the order the single deprecated `warncode` picks from.
+WARNINGS: dict[str, tuple[int, str]] = {
+    engine_types.WARN_INVALID_DATE: (-9110, "WARN_CREDITCARD_INVALID_DATE"),
+    engine_types.WARN_BORDER_INCOMPLETE: (-9111, "WARN_CREDITCARD_CORNER_EXCEED"),
+    engine_types.WARN_REFLECTION: (-9112, "WARN_CREDITCARD_REFLECT_LIGHT"),
+    engine_types.WARN_PHOTOCOPY: (-9113, "WARN_CREDITCARD_COPY_CARD"),
+    engine_types.WARN_RESHOOT: (-9114, "WARN_CREDITCARD_RESHOOT_CARD"),
+}
+
+# Which exception is which errorcode. Checked in order: subclasses before their bases.
+EXCEPTION_CODES: list[tuple[type[BaseException], int]] = [
+    (gateway_errors.RouteNotFoundError, -5208),
+    (gateway_errors.EngineBusyError, -5208),
+    (gateway_errors.RateLimitedError, -5208),
+    (gateway_errors.ShuttingDownError, -5208),
+    (gateway_errors.BodyTooLargeError, -1102),
+    (gateway_errors.BadBase64Error, -1102),
+    (gateway_errors.ImageTooLargeBytesError, -1102),
+    (gateway_errors.UnsupportedFormatError, -1102),
+    (gateway_errors.FetchError, -1102),
+    (engine_errors.ImageDecodeError, -1102),
+    (engine_errors.ImageTooLargeError, -1102),
+    (engine_errors.ImageTooSmallError, -9010),
+    (engine_errors.NoCardFoundError, -9013),
+    (engine_errors.NumberUnreadableError, -9011),
+    (engine_errors.ImageBlurredError, -9012),
+]
+
+FLAGS = (
+    "enable_border_check",
+    "enable_reshoot_check",
+    "enable_copy_check",
+    "ret_border_cut_image",
+    "ret_card_no_image",
+    "ret_warncode_flag",
+    "enable_recognize_warn_code",
+    "enable_quality_value",
+)
+FLAG_DEFAULTS = {flag: False for flag in FLAGS} | {"ret_card_no_image": True}
+
+DEFAULT_LIMITS = ImageLimits(
+    max_body_bytes=10 * 1024 * 1024,  # a 7 MB image as base64 plus the JSON around it
+    max_image_bytes=7 * 1024 * 1024,
+    fetch_timeout_s=3.0,
+    max_pixels=40_000_000,
+    min_side=0,
+    formats=frozenset({"jpeg", "png", "bmp"}),  # "JPG、PNG、BMP"
+)
+
+
+def _flag(value: Any, name: str) -> bool:
+    """JSON booleans, plus the 0/1 and "true"/"false" that hand-written clients send."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "0", "1"):
+        return value.strip().lower() in ("true", "1")
+    raise VendorError("CREDITCARD_OCR_PREPROCESS_ERROR", f"{name} is not a boolean")
+
+
+class HexDialect:
+    name = "hex"
+
+    def __init__(self, settings: dict, allow_unsigned: bool):
+        tokens = list(settings.get("tokens") or [])
+        if settings.get("token"):
+            tokens.append(settings["token"])
+        if not all(isinstance(t, str) and t for t in tokens):
+            raise ValueError("hex.token / hex.tokens must be non-empty strings")
+        self.tokens = [t.encode() for t in tokens]
+        self.token_header = str(settings.get("token_header", "authorization")).lower()
+        self.open = not self.tokens and (allow_unsigned or bool(settings.get("open", False)))
+        self.reject_invalid_number = bool(settings.get("reject_invalid_number", False))
+        overrides = {
+            key: settings[key] for key in ("max_body_bytes", "max_image_bytes", "fetch_timeout_s") if key in settings
+        }
+        self.limits = ImageLimits(**{**DEFAULT_LIMITS.__dict__, **overrides})
+
+    # --- routing -------------------------------------------------------------
+
+    def routes(self) -> list[tuple[str, list[str]]]:
+        return [(PATH, ["POST"])]  # native path and prefix are the same
+
+    def owns_path(self, path: str) -> bool:
+        return path == "/hex" or path.startswith("/hex/")
+
+    def new_request_id(self) -> str:
+        return uuid.uuid4().hex
+
+    # --- request -------------------------------------------------------------
+
+    def authenticate(self, req: IncomingRequest, now: float) -> str | None:
+        if not self.tokens:
+            if self.open:
+                return None
+            raise VendorError("AUTH_FAILED", "no hex token configured and unsigned requests not allowed")
+        sent = (req.header(self.token_header) or "").strip()
+        if sent[:7].lower() == "bearer ":
+            sent = sent[7:].strip()
+        sent_bytes = sent.encode("utf-8", "replace")
+        matched = False
+        for index, token in enumerate(self.tokens):  # no early exit: same work whichever matches
+            if hmac.compare_digest(sent_bytes, token):
+                matched = True
+                credential = f"token#{index}"
+        if not matched:
+            raise VendorError("AUTH_FAILED", "missing or wrong token")
+        return credential
+
+    def parse(self, req: IncomingRequest) -> EngineCall:
+        try:
+            body = json.loads(req.body)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise VendorError("CREDITCARD_OCR_PREPROCESS_ERROR", "body is not JSON") from exc
+        if not isinstance(body, dict):
+            raise VendorError("CREDITCARD_OCR_PREPROCESS_ERROR", "body is not a JSON object")
+
+        nested = body.get("options")
+        if nested is not None and not isinstance(nested, dict):
+            raise VendorError("CREDITCARD_OCR_PREPROCESS_ERROR", "options is not an object")
+        flags = dict(FLAG_DEFAULTS)
+        for source in (body, nested or {}):  # nested options override top-level ones
+            for flag in FLAGS:
+                if source.get(flag) is not None:
+                    flags[flag] = _flag(source[flag], flag)
+
+        url, image = body.get("url"), body.get("image")
+        if url is not None and not isinstance(url, str) or image is not None and not isinstance(image, str):
+            raise VendorError("SDK_IMAGE_DECODE_FAILED", "image/url must be strings")
+        if url:  # "同时赋值时,则以url指定的图像作为输入"
+            source = ImageSource(url=url)
+        elif image:
+            source = ImageSource(data=decode_base64_strict(image))
+        else:
+            raise VendorError("SDK_IMAGE_DECODE_FAILED", "neither image nor url")
+
+        wants_warnings = flags["ret_warncode_flag"] or flags["enable_recognize_warn_code"]
+        options = ReadOptions(
+            want_border_cut_image=flags["ret_border_cut_image"],
+            want_card_no_image=flags["ret_card_no_image"],
+            check_border=flags["enable_border_check"],
+            check_copy=flags["enable_copy_check"],
+            check_reshoot=flags["enable_reshoot_check"],
+            # hex has a reflection warning but no switch for it: look when warnings are wanted
+            check_reflection=wants_warnings,
+            want_quality=flags["enable_quality_value"],
+            max_pixels=self.limits.max_pixels,
+            min_side=self.limits.min_side,
+        )
+        session_id = body.get("session_id")
+        return EngineCall(
+            image=source,
+            options=options,
+            context={"session_id": "" if session_id is None else session_id, "flags": flags},
+        )
+
+    # --- response ------------------------------------------------------------
+
+    def render(self, call: EngineCall, reading: CardReading, request_id: str, elapsed_ms: float) -> Response:
+        flags = call.context["flags"]
+        if self.reject_invalid_number and not reading.number_valid:
+            return self._error(-9014, request_id, call.context.get("session_id", ""), elapsed_ms)
+        out: dict[str, Any] = {
+            "errorcode": 0,
+            "errormsg": "OK",
+            "session_id": call.context["session_id"],
+            "timecost": round(elapsed_ms / 1000.0, 6),
+            "items": self._items(reading),
+        }
+        warnings = self._warnings(reading, flags)
+        if flags["ret_warncode_flag"]:  # deprecated single code: the first in table order
+            out["warncode"] = warnings[0][0] if warnings else 0
+            out["warnmsg"] = warnings[0][1] if warnings else ""
+        if flags["enable_recognize_warn_code"]:
+            out["recognize_warn_code"] = [code for code, _ in warnings]
+            out["recognize_warn_msg"] = [msg for _, msg in warnings]
+        if flags["enable_quality_value"]:
+            out["quality_value"] = int(reading.quality) if reading.quality is not None else 0
+        special: dict[str, str] = {}
+        if flags["ret_border_cut_image"] and reading.border_cut_jpeg:
+            special["border_cut"] = base64.b64encode(reading.border_cut_jpeg).decode()
+        if flags["ret_card_no_image"] and reading.card_no_jpeg:
+            special["card_no"] = base64.b64encode(reading.card_no_jpeg).decode()
+        if special:
+            out["special_image"] = special
+        return JSONResponse(out, headers={"X-Request-Id": request_id})
+
+    @staticmethod
+    def _items(reading: CardReading) -> list[dict[str, Any]]:
+        def item(name: str, text: str, conf: float, box: engine_types.Box | None) -> dict[str, Any]:
+            coord = {"x": box.x, "y": box.y, "width": box.width, "height": box.height} if box else {
+                "x": 0, "y": 0, "width": 0, "height": 0}
+            return {"item": name, "itemstring": text, "itemconf": float(conf), "itemcoord": coord, "wordcoordpoint": []}
+
+        # Coordinates are in the rectified card ("旋转纠正之后的图像"). Bank facts come
+        # from the BIN table, not from pixels: no box, and the number's confidence.
+        items = [item("卡号", reading.number, reading.number_confidence, reading.number_box)]
+        bank = reading.bank
+        if bank is not None:
+            if bank.card_kind:
+                items.append(item("卡类型", bank.card_kind, reading.number_confidence, None))
+            if bank.card_name:
+                items.append(item("卡名字", bank.card_name, reading.number_confidence, None))
+            if bank.bank_name:
+                info = f"{bank.bank_name}({bank.institution_code})" if bank.institution_code else bank.bank_name
+                items.append(item("银行信息", info, reading.number_confidence, None))
+        if reading.expiry is not None:
+            items.append(item("有效期", reading.expiry.text, reading.expiry.confidence, reading.expiry.box))
+        return items
+
+    @staticmethod
+    def _warnings(reading: CardReading, flags: dict[str, bool]) -> list[tuple[int, str]]:
+        # Only what the caller switched on (invalid date and reflection have no switch).
+        enabled = {
+            engine_types.WARN_INVALID_DATE: True,
+            engine_types.WARN_REFLECTION: True,
+            engine_types.WARN_BORDER_INCOMPLETE: flags["enable_border_check"],
+            engine_types.WARN_PHOTOCOPY: flags["enable_copy_check"],
+            engine_types.WARN_RESHOOT: flags["enable_reshoot_check"],
+        }
+        found = set(reading.warnings)
+        return [WARNINGS[name] for name in WARNINGS if name in found and enabled[name]]
+
+    def render_error(self, exc: Exception, request_id: str, req: IncomingRequest | None = None) -> Response:
+        status = 200
+        if isinstance(exc, VendorError):
+            code = CODE_BY_NAME.get(exc.code, -5208)
+        else:
+            code = next((c for cls, c in EXCEPTION_CODES if isinstance(exc, cls)), -5208)
+        if code == -1:
+            status = 401
+        elif isinstance(exc, gateway_errors.RouteNotFoundError):
+            status = 404
+        return self._error(code, request_id, _session_id(req), None, status)
+
+    @staticmethod
+    def _error(code: int, request_id: str, session_id: Any, elapsed_ms: float | None, status: int = 200) -> Response:
+        out: dict[str, Any] = {"errorcode": code, "errormsg": ERRORS[code], "session_id": session_id}
+        if elapsed_ms is not None:
+            out["timecost"] = round(elapsed_ms / 1000.0, 6)
+        return JSONResponse(out, status_code=status, headers={"X-Request-Id": request_id})
+
+
+def _session_id(req: IncomingRequest | None) -> Any:
+    """Echo the caller's session_id on errors too, when the body is readable."""
+    if req is None or not req.body:
+        return ""
+    try:
+        body = json.loads(req.body)
+    except (UnicodeDecodeError, ValueError):
+        return ""
+    session_id = body.get("session_id") if isinstance(body, dict) else None
+    return "" if session_id is None else session_id
+
+
+def create(settings: dict, allow_unsigned: bool) -> HexDialect:
+    return HexDialect(settings, allow_unsigned)
