@@ -1,0 +1,172 @@
+"""The `cardgate` command.
+
+    cardgate serve [--host 127.0.0.1] [--port 8080] [--workers 1] [--config FILE] [--insecure]
+
+Subcommands are argparse subparsers: to add one, write `add_<name>_command(subparsers)`
+that registers a parser with `set_defaults(func=<callable(args) -> exit code>)` and
+append it to COMMANDS below.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import logging
+import os
+import signal
+import sys
+
+from gateway.config import VENDORS, ConfigError, load_config, vendors_without_credentials
+
+log = logging.getLogger("cardgate.cli")
+
+# Worker processes (--workers > 1) rebuild the app from these.
+ENV_CONFIG = "CARDGATE_CONFIG"
+ENV_ALLOW_UNSIGNED = "CARDGATE_ALLOW_UNSIGNED"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def decide_unsigned(config: dict, host: str, insecure: bool) -> tuple[bool, list[str], str | None]:
+    """(allow_unsigned, warnings, refusal): may vendors without credentials serve unsigned requests?
+
+    Only on loopback, or with --insecure. Bound elsewhere with no credentials at
+    all, the gateway refuses to start (the refusal message is returned).
+    """
+    enabled = [v for v in VENDORS if (config.get(v) or {}).get("enabled", True)]
+    missing = vendors_without_credentials(config)
+    allow_unsigned = is_loopback(host) or insecure
+    warnings: list[str] = []
+    if enabled and len(missing) == len(enabled) and not allow_unsigned:
+        return False, [], (
+            f"no credentials configured and bound to {host}: refusing to serve unsigned requests "
+            "to the network. Configure credentials, bind to 127.0.0.1, or pass --insecure."
+        )
+    if missing and allow_unsigned:
+        why = "--insecure was given" if insecure and not is_loopback(host) else f"bound to loopback ({host})"
+        warnings.append(f"no credentials configured for {', '.join(missing)}: serving unsigned requests ({why})")
+    elif missing:
+        warnings.append(f"no credentials configured for {', '.join(missing)}: their requests will be refused")
+    return allow_unsigned, warnings, None
+
+
+def configure_logging(level: str) -> None:
+    # The access log lines are JSON already: print the message alone.
+    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(message)s")
+
+
+def build_app(config_path: str | None, allow_unsigned: bool):
+    """The shipped app: the real engine, every dialect."""
+    from engine import Engine
+    from gateway.app import create_app
+
+    config = load_config(config_path)
+    engine = Engine.load()
+    return create_app(config, engine, allow_unsigned=allow_unsigned)
+
+
+def worker_app():
+    """Entry point of each Hypercorn worker process (--workers > 1)."""
+    config_path = os.environ.get(ENV_CONFIG) or None
+    config = load_config(config_path)
+    configure_logging(config["log"]["level"])
+    return build_app(config_path, os.environ.get(ENV_ALLOW_UNSIGNED) == "1")
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"cardgate: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(config["log"]["level"])
+    allow_unsigned, warnings, refusal = decide_unsigned(config, args.host, args.insecure)
+    if refusal:
+        log.error(refusal)
+        return 2
+    for warning in warnings:
+        log.warning(warning)
+
+    from hypercorn.config import Config as HypercornConfig
+
+    hconfig = HypercornConfig()
+    host = f"[{args.host}]" if ":" in args.host and not args.host.startswith("[") else args.host
+    hconfig.bind = [f"{host}:{args.port}"]
+    hconfig.workers = args.workers
+    hconfig.accesslog = None  # the gateway writes its own access line
+    hconfig.errorlog = logging.getLogger("hypercorn.error")
+
+    if args.workers > 1:
+        from hypercorn.run import run
+
+        os.environ[ENV_CONFIG] = os.path.abspath(args.config) if args.config else ""
+        os.environ[ENV_ALLOW_UNSIGNED] = "1" if allow_unsigned else "0"
+        hconfig.application_path = "gateway.cli:worker_app()"
+        return run(hconfig)
+
+    from hypercorn.asyncio import serve
+
+    try:
+        app = build_app(args.config, allow_unsigned)
+    except Exception as exc:  # no weights, engine not built, ...: say so without a trace
+        log.error("cannot load the engine: %s: %s", type(exc).__name__, exc)
+        return 1
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        log.info("cardgate serving on %s", hconfig.bind[0])
+        await serve(app, hconfig, shutdown_trigger=stop.wait)
+
+    asyncio.run(main())
+    return 0
+
+
+def add_serve_command(subparsers) -> None:
+    parser = subparsers.add_parser("serve", help="serve the vendor APIs over HTTP")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--workers", type=int, default=1, help="processes, each with its own engine")
+    parser.add_argument("--config", metavar="FILE", help="TOML config (see README)")
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="serve unsigned requests for vendors without credentials even when not bound to loopback",
+    )
+    parser.set_defaults(func=serve_command)
+
+
+# Each adds one subcommand. The engine's `scan` and `eval` go here.
+COMMANDS = [add_serve_command]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cardgate", description="self-hosted bank card OCR gateway")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add_command in COMMANDS:
+        add_command(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    if getattr(args, "workers", 1) < 1:
+        parser.error("--workers must be >= 1")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
