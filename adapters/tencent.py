@@ -1,0 +1,510 @@
+"""Tencent Cloud API 3.0 `BankCardOCR` (ocr, Version 2018-11-19): `POST /` and `GET /`.
+
+Wire contract: vendor-specs/tencent-api3-BankCardOCR.txt and clients/README.md §1
+(tencentcloud-sdk-python-ocr). Also served under the `/tencent/` prefix.
+
+Auth: TC3-HMAC-SHA256 (`Authorization` header; POST JSON, GET query, and the
+`X-TC-Content-SHA256: UNSIGNED-PAYLOAD` variant) and the legacy HmacSHA1 /
+HmacSHA256 signatures carried in the form body (POST) or query string (GET).
+Both are recomputed over the bytes as received and compared in constant time;
+the client's timestamp must be within 300 s of our clock.
+
+Every answer is HTTP 200 with `Content-Type: application/json` exactly: a
+charset makes the SDK skip its error check and return an empty success model.
+Errors are `{"Response": {"Error": {"Code", "Message"}, "RequestId"}}`.
+
+Codes of the doc that no request can reach here: FailedOperation.UnOpenError and
+ResourcesSoldOut.ChargeStatusException (activation and billing states a
+self-hosted gateway does not have). They stay in ERRORS so the table is whole.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import re
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.responses import Response
+
+from adapters.base import EngineCall, ImageLimits, ImageSource, IncomingRequest, VendorError
+from engine import errors as engine_errors
+from engine.types import (
+    WARN_BORDER_INCOMPLETE,
+    WARN_INVALID_DATE,
+    WARN_PHOTOCOPY,
+    WARN_REFLECTION,
+    WARN_RESHOOT,
+    CardReading,
+    ReadOptions,
+)
+from gateway import errors as gw
+from gateway.images import decode_base64_strict
+
+log = logging.getLogger("cardgate.tencent")
+
+NAME = "tencent"
+PREFIX = "/tencent"
+ACTION = "BankCardOCR"
+VERSION = "2018-11-19"
+SERVICE = "ocr"
+SIGNATURE_WINDOW_S = 300  # "Timestamp and server time cannot differ by more than five minutes"
+
+# The doc: ImageBase64 at most 7 MB after base64 (so the downloaded image too:
+# 7 MB of base64 is 5.25 MB of image), download within 3 s, PNG/JPG/JPEG/BMP,
+# GIF refused. The doc gives no pixel limits for BankCardOCR; the sibling OCR
+# APIs of the same version document "each side between 20 and 10000 px", which
+# we adopt. API 3.0 caps a POST body at 10 MB (RequestSizeLimitExceeded).
+BASE64_MAX = 7 * 1024 * 1024
+LIMITS = ImageLimits(
+    max_body_bytes=10 * 1024 * 1024,
+    max_image_bytes=BASE64_MAX * 3 // 4,
+    fetch_timeout_s=3.0,
+    max_pixels=40_000_000,
+    min_side=20,
+    max_side=10000,
+    formats=frozenset({"jpeg", "png", "bmp"}),
+)
+
+LANG_ZH = "zh-CN"
+LANG_EN = "en-US"
+
+# Tencent's codes for BankCardOCR (its own table plus the common codes it can
+# answer), code -> (zh-CN message, en-US message). X-TC-Language picks one.
+ERRORS: dict[str, tuple[str, str]] = {
+    "AuthFailure.InvalidAuthorization": ("请求头部的 Authorization 不符合腾讯云标准。", "Authorization in the request header is invalid."),
+    "AuthFailure.SecretIdNotFound": ("密钥不存在。请检查密钥是否已被删除或者禁用，以及密钥是否填写正确。", "Key does not exist. Check if the key has been deleted or disabled, and if it is correctly entered."),
+    "AuthFailure.SignatureExpire": ("签名过期。Timestamp 和服务器时间相差不得超过五分钟，请检查本地时间是否和标准时间同步。", "Signature expired. Timestamp and server time cannot differ by more than five minutes."),
+    "AuthFailure.SignatureFailure": ("签名错误。签名计算错误，请对照调用方式中的签名方法文档检查签名计算过程。", "The provided credentials could not be validated. Please check your signature is correct."),
+    "AuthFailure.TokenFailure": ("token 错误。", "Token error."),
+    "InvalidAction": ("接口不存在。", "The requested action does not exist."),
+    "NoSuchVersion": ("接口版本不存在。", "The API version does not exist."),
+    "MissingParameter": ("缺少参数错误。", "A required parameter is missing."),
+    "InvalidParameter": ("参数错误（包括参数格式、类型等错误）。", "Incorrect parameter (format, type, etc.)."),
+    "RequestLimitExceeded": ("请求的次数超过了频率限制。", "The number of requests exceeds the frequency limit."),
+    "RequestSizeLimitExceeded": ("请求包超过限制大小。", "The request size exceeds the limit."),
+    "InternalError": ("内部错误。", "Internal error."),
+    "FailedOperation.DownLoadError": ("文件下载失败。", "File download failed."),
+    "FailedOperation.IllegalBankCardError": ("银行卡信息非法。", "Invalid bank card information."),
+    "FailedOperation.ImageDecodeFailed": ("图片解码失败。", "Image decoding failed."),
+    "FailedOperation.NoBankCardError": ("非银行卡。", "No bank card found."),
+    "FailedOperation.OcrFailed": ("OCR识别失败。", "OCR failed."),
+    "FailedOperation.UnKnowError": ("未知错误。", "Unknown error."),
+    "FailedOperation.UnOpenError": ("服务未开通。", "The service is not activated."),
+    "InvalidParameter.EngineImageDecodeFailed": ("图片解码失败。", "Image decoding failed."),
+    "InvalidParameterValue.InvalidParameterValueLimit": ("参数值错误。", "Incorrect parameter value."),
+    "LimitExceeded.TooLargeFileError": ("文件内容太大。", "The file is too large."),
+    "ResourcesSoldOut.ChargeStatusException": ("计费状态异常。", "Exceptional billing status."),
+}
+
+# Neutral gateway failures and engine errors -> Tencent codes; first match wins (subclasses first).
+EXCEPTION_CODES: list[tuple[type[BaseException], str]] = [
+    (gw.BodyTooLargeError, "RequestSizeLimitExceeded"),
+    (gw.BadBase64Error, "InvalidParameter.EngineImageDecodeFailed"),
+    (gw.ImageTooLargeBytesError, "LimitExceeded.TooLargeFileError"),
+    (gw.UnsupportedFormatError, "FailedOperation.ImageDecodeFailed"),  # GIF: "not supported"
+    (gw.FetchTooLargeError, "LimitExceeded.TooLargeFileError"),
+    (gw.FetchError, "FailedOperation.DownLoadError"),  # timeout, refused address, HTTP error
+    (gw.EngineBusyError, "RequestLimitExceeded"),
+    (gw.RateLimitedError, "RequestLimitExceeded"),
+    (gw.RouteNotFoundError, "InvalidAction"),
+    (gw.ShuttingDownError, "RequestLimitExceeded"),  # retryable: another instance will answer
+    (engine_errors.ImageDecodeError, "FailedOperation.ImageDecodeFailed"),
+    (engine_errors.ImageTooLargeError, "LimitExceeded.TooLargeFileError"),
+    (engine_errors.ImageTooSmallError, "InvalidParameterValue.InvalidParameterValueLimit"),
+    (engine_errors.NoCardFoundError, "FailedOperation.NoBankCardError"),
+    (engine_errors.NumberUnreadableError, "FailedOperation.OcrFailed"),
+    (engine_errors.ImageBlurredError, "FailedOperation.OcrFailed"),
+    (engine_errors.EngineError, "FailedOperation.UnKnowError"),
+]
+
+# Engine warning names -> WarningCode values of the doc.
+WARNING_CODES: dict[str, int] = {
+    WARN_INVALID_DATE: -9110,
+    WARN_BORDER_INCOMPLETE: -9111,
+    WARN_REFLECTION: -9112,
+    WARN_PHOTOCOPY: -9113,
+    WARN_RESHOOT: -9114,
+}
+
+
+# --- request parameters ---------------------------------------------------------
+
+
+def _media_type(req: IncomingRequest) -> str:
+    return (req.header("content-type") or "").split(";", 1)[0].strip().lower()
+
+
+def _form(raw: bytes) -> dict[str, str]:
+    """application/x-www-form-urlencoded (body or query) -> dict; blank values kept."""
+    try:
+        pairs = parse_qsl(raw.decode("ascii"), keep_blank_values=True, errors="strict", max_num_fields=200)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise VendorError("InvalidParameter", f"undecodable form: {exc}") from None
+    return dict(pairs)
+
+
+def form_params(req: IncomingRequest) -> dict[str, str] | None:
+    """The form-encoded parameters (GET query, or POST urlencoded body); None for a JSON body."""
+    if req.method in ("GET", "HEAD"):
+        return _form(req.query_string)
+    if _media_type(req) == "application/x-www-form-urlencoded":
+        return _form(req.body)
+    return None
+
+
+def request_params(req: IncomingRequest) -> dict[str, Any]:
+    """The action's parameters, wherever this request style puts them."""
+    form = form_params(req)
+    if form is not None:
+        return form
+    media = _media_type(req)
+    if media not in ("application/json", ""):
+        raise VendorError("InvalidParameter", f"unsupported Content-Type {media!r}")
+    if not req.body.strip():
+        return {}
+    try:
+        params = json.loads(req.body)
+    except (ValueError, UnicodeDecodeError):
+        raise VendorError("InvalidParameter", "body is not JSON") from None
+    if not isinstance(params, dict):
+        raise VendorError("InvalidParameter", "body is not a JSON object")
+    return params
+
+
+def language(req: IncomingRequest | None) -> str:
+    """en-US when the client asks for it (X-TC-Language, or the legacy Language param), else zh-CN."""
+    if req is None:
+        return LANG_ZH
+    value = req.header("x-tc-language")
+    if value is None:
+        try:
+            value = (form_params(req) or {}).get("Language")
+        except VendorError:
+            value = None
+    return LANG_EN if isinstance(value, str) and value.strip().lower() == "en-us" else LANG_ZH
+
+
+# --- TC3-HMAC-SHA256 -----------------------------------------------------------
+
+_TC3_RE = re.compile(
+    r"^TC3-HMAC-SHA256\s+Credential=(?P<secret_id>[^/\s,]+)/(?P<date>\d{4}-\d{2}-\d{2})/(?P<service>[^/\s,]+)/tc3_request"
+    r"\s*,\s*SignedHeaders=(?P<signed>[A-Za-z0-9\-;]+)\s*,\s*Signature=(?P<signature>[0-9a-fA-F]{64})\s*$"
+)
+
+
+def _hmac256(key: bytes, msg: str) -> bytes:
+    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
+
+
+def tc3_signature(secret_key: str, date: str, service: str, string_to_sign: str) -> str:
+    k_date = _hmac256(("TC3" + secret_key).encode("utf-8"), date)
+    k_service = _hmac256(k_date, service)
+    k_signing = _hmac256(k_service, "tc3_request")
+    return hmac.new(k_signing, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def tc3_canonical_requests(req: IncomingRequest, signed_headers: list[str]) -> list[str]:
+    """The canonical request(s) the client may have signed.
+
+    The SDK signs header values as sent; Tencent's doc says values are
+    lower-cased. Both are keyed by the secret, so accepting either is safe.
+    """
+    if req.method in ("GET", "HEAD"):
+        query, payload = req.query_string.decode("latin-1"), b""
+    else:
+        query, payload = "", req.body
+    if (req.header("x-tc-content-sha256") or "").strip() == "UNSIGNED-PAYLOAD":
+        payload = b"UNSIGNED-PAYLOAD"  # the SDK hashes the literal, it does not send it in place of the hash
+    payload_hash = hashlib.sha256(payload).hexdigest()
+    values = [(req.header(name) or "").strip() for name in signed_headers]
+    variants = [values, [v.lower() for v in values]]
+    requests = []
+    for variant in variants:
+        headers = "".join(f"{name}:{value}\n" for name, value in zip(signed_headers, variant))
+        canonical = "\n".join([req.method, "/", query, headers, ";".join(signed_headers), payload_hash])
+        if canonical not in requests:
+            requests.append(canonical)
+    return requests
+
+
+def verify_tc3(req: IncomingRequest, credentials: dict[str, str], now: float) -> str:
+    """Check a TC3-HMAC-SHA256 request; return its SecretId or raise VendorError(AuthFailure.*)."""
+    match = _TC3_RE.match((req.header("authorization") or "").strip())
+    if not match:
+        raise VendorError("AuthFailure.InvalidAuthorization", "malformed TC3 Authorization header")
+    signed_headers = match["signed"].lower().split(";")
+    if match["service"] != SERVICE or "content-type" not in signed_headers or "host" not in signed_headers:
+        raise VendorError("AuthFailure.InvalidAuthorization", "scope or SignedHeaders not acceptable")
+    timestamp_text = (req.header("x-tc-timestamp") or "").strip()
+    if not timestamp_text.isdigit():
+        raise VendorError("AuthFailure.InvalidAuthorization", "X-TC-Timestamp missing or not a number")
+    timestamp = int(timestamp_text)
+    if abs(now - timestamp) > SIGNATURE_WINDOW_S:
+        raise VendorError("AuthFailure.SignatureExpire", f"timestamp {timestamp} vs now {int(now)}")
+    secret_id = match["secret_id"]
+    secret_key = credentials.get(secret_id)
+    if secret_key is None:
+        raise VendorError("AuthFailure.SecretIdNotFound", secret_id)
+    if req.header("x-tc-token"):
+        raise VendorError("AuthFailure.TokenFailure", "temporary credentials are not issued here")
+    date = match["date"]
+    if date != datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d"):
+        raise VendorError("AuthFailure.SignatureFailure", "credential date is not the UTC date of X-TC-Timestamp")
+    given = match["signature"].lower()
+    ok = False
+    for canonical in tc3_canonical_requests(req, signed_headers):
+        string_to_sign = "\n".join(
+            ["TC3-HMAC-SHA256", timestamp_text, f"{date}/{SERVICE}/tc3_request", hashlib.sha256(canonical.encode("utf-8")).hexdigest()]
+        )
+        # every variant is compared, so timing does not tell which one matched
+        ok |= hmac.compare_digest(tc3_signature(secret_key, date, SERVICE, string_to_sign), given)
+    if not ok:
+        raise VendorError("AuthFailure.SignatureFailure", "TC3 signature mismatch")
+    return secret_id
+
+
+# --- legacy HmacSHA1 / HmacSHA256 ----------------------------------------------
+
+_LEGACY_DIGESTS = {"HmacSHA1": hashlib.sha1, "HmacSHA256": hashlib.sha256}
+
+
+def legacy_string_to_sign(method: str, host: str, path: str, params: dict[str, str]) -> str:
+    """METHOD + Host + path + "?" + sorted k=v with the raw (decoded) values, `_` in keys read as `.`."""
+    fixed = {key.replace("_", "."): value for key, value in params.items() if key != "Signature"}
+    return f"{method}{host}{path}?" + "&".join(f"{key}={fixed[key]}" for key in sorted(fixed))
+
+
+def legacy_signature(secret_key: str, string_to_sign: str, method: str) -> str:
+    digest = hmac.new(secret_key.encode("utf-8"), string_to_sign.encode("utf-8"), _LEGACY_DIGESTS[method]).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def verify_legacy(req: IncomingRequest, params: dict[str, str], credentials: dict[str, str], now: float) -> str:
+    """Check a legacy form/query signature; return its SecretId or raise VendorError."""
+    for name in ("SecretId", "Signature", "Timestamp", "Nonce"):
+        if not params.get(name):
+            raise VendorError("MissingParameter", name)
+    timestamp_text = params["Timestamp"].strip()
+    if not timestamp_text.isdigit():
+        raise VendorError("InvalidParameter", "Timestamp is not a number")
+    if abs(now - int(timestamp_text)) > SIGNATURE_WINDOW_S:
+        raise VendorError("AuthFailure.SignatureExpire", f"timestamp {timestamp_text} vs now {int(now)}")
+    secret_id = params["SecretId"]
+    secret_key = credentials.get(secret_id)
+    if secret_key is None:
+        raise VendorError("AuthFailure.SecretIdNotFound", secret_id)
+    if params.get("Token"):
+        raise VendorError("AuthFailure.TokenFailure", "temporary credentials are not issued here")
+    method = params.get("SignatureMethod") or "HmacSHA1"
+    if method not in _LEGACY_DIGESTS:
+        raise VendorError("AuthFailure.SignatureFailure", "unknown SignatureMethod")
+    host = req.header("host") or ""
+    # The SDK signs its own request path, "/". Under the /tencent/ prefix the
+    # client may have signed either the path it called or "/".
+    paths = [req.path] if req.path == "/" else [req.path, "/"]
+    given = params["Signature"]
+    ok = False
+    for path in paths:
+        expected = legacy_signature(secret_key, legacy_string_to_sign(req.method, host, path, params), method)
+        ok |= hmac.compare_digest(expected.encode("ascii"), given.encode("utf-8", "replace"))
+    if not ok:
+        raise VendorError("AuthFailure.SignatureFailure", "legacy signature mismatch")
+    return secret_id
+
+
+# --- rendering -------------------------------------------------------------------
+
+
+def json_response(payload: dict[str, Any]) -> Response:
+    """HTTP 200, `Content-Type: application/json` with no charset (the SDK needs it exact)."""
+    body = json.dumps({"Response": payload}, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return Response(body, status_code=200, media_type="application/json")
+
+
+def error_response(code: str, request_id: str, lang: str) -> Response:
+    zh, en = ERRORS[code]
+    message = en if lang == LANG_EN else zh
+    return json_response({"Error": {"Code": code, "Message": message}, "RequestId": request_id})
+
+
+def valid_date(reading: CardReading) -> str:
+    """The engine's "MM/YY" as the doc's "MM/YYYY"; "" when no date was read."""
+    if reading.expiry is None:
+        return ""
+    match = re.fullmatch(r"\s*(\d{2})/(\d{2}|\d{4})\s*", reading.expiry.text)
+    if not match:
+        return ""
+    month, year = match.groups()
+    return f"{month}/{'20' + year if len(year) == 2 else year}"
+
+
+def bank_info(reading: CardReading, lang: str) -> str:
+    """ "招商银行(03080000)"; in en-US "China Merchants Bank (03080000)" as the English doc shows."""
+    bank = reading.bank
+    if bank is None:
+        return ""
+    name = (bank.bank_name_en if lang == LANG_EN else None) or bank.bank_name or ""
+    if not bank.institution_code:
+        return name
+    if lang == LANG_EN:
+        return f"{name} ({bank.institution_code})".strip()
+    return f"{name}({bank.institution_code})"
+
+
+def warning_codes(reading: CardReading) -> list[int]:
+    codes: list[int] = []
+    for warning in reading.warnings:
+        code = WARNING_CODES.get(warning)
+        if code is not None and code not in codes:
+            codes.append(code)
+    return codes
+
+
+def _b64(data: bytes | None) -> str | None:
+    return base64.b64encode(data).decode("ascii") if data else None
+
+
+def _flag(params: dict[str, Any], name: str) -> bool:
+    """A Boolean parameter: JSON true/false (TC3 POST), "True"/"False" strings (GET and legacy)."""
+    value = params.get(name)
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", ""):
+        return value.strip().lower() in ("true", "1")
+    raise VendorError("InvalidParameter", f"{name} is not a Boolean")
+
+
+def _string(params: dict[str, Any], name: str) -> str:
+    value = params.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise VendorError("InvalidParameter", f"{name} is not a String")
+    return value
+
+
+# --- the dialect -----------------------------------------------------------------
+
+
+class TencentDialect:
+    name = NAME
+    limits = LIMITS
+
+    def __init__(self, settings: dict, allow_unsigned: bool):
+        self.credentials: dict[str, str] = {str(k): str(v) for k, v in (settings.get("credentials") or {}).items()}
+        # Open only when no key is configured and the operator allows unsigned
+        # requests (loopback binding or --insecure): then signatures are not checked.
+        self.open = allow_unsigned and not self.credentials
+
+    def routes(self) -> list[tuple[str, list[str]]]:
+        methods = ["GET", "POST"]
+        return [("/", methods), (PREFIX, methods), (PREFIX + "/", methods)]
+
+    def owns_path(self, path: str) -> bool:
+        return path == PREFIX or path.startswith(PREFIX + "/")
+
+    def new_request_id(self) -> str:
+        return str(uuid.uuid4())
+
+    def authenticate(self, req: IncomingRequest, now: float) -> str | None:
+        if self.open:
+            return None
+        authorization = (req.header("authorization") or "").strip()
+        if authorization.startswith("TC3-HMAC-SHA256"):
+            return verify_tc3(req, self.credentials, now)
+        form = form_params(req)
+        if form is not None and ("Signature" in form or "SecretId" in form):
+            return verify_legacy(req, form, self.credentials, now)
+        raise VendorError("AuthFailure.InvalidAuthorization", "no signature")
+
+    def parse(self, req: IncomingRequest) -> EngineCall:
+        params = request_params(req)
+        action = req.header("x-tc-action") or _string(params, "Action")
+        if not action:
+            raise VendorError("MissingParameter", "Action")
+        if action.strip() != ACTION:
+            raise VendorError("InvalidAction", "unknown action")
+        version = req.header("x-tc-version") or _string(params, "Version")
+        if not version:
+            raise VendorError("MissingParameter", "Version")
+        if version.strip() != VERSION:
+            raise VendorError("NoSuchVersion", "unknown version")
+
+        url = _string(params, "ImageUrl").strip()
+        image_b64 = _string(params, "ImageBase64")
+        if url:  # the doc: when both are given, only ImageUrl is used
+            source = ImageSource(url=url)
+        elif image_b64:
+            if len(image_b64) > BASE64_MAX:
+                raise VendorError("LimitExceeded.TooLargeFileError", f"ImageBase64 of {len(image_b64)} chars")
+            source = ImageSource(data=decode_base64_strict(image_b64))
+        else:
+            raise VendorError("InvalidParameter", "ImageBase64 or ImageUrl is required")
+
+        border_check = _flag(params, "EnableBorderCheck")
+        options = ReadOptions(
+            want_border_cut_image=_flag(params, "RetBorderCutImage"),
+            want_card_no_image=_flag(params, "RetCardNoImage"),
+            check_copy=_flag(params, "EnableCopyCheck"),
+            check_reshoot=_flag(params, "EnableReshootCheck"),
+            check_border=border_check,
+            # -9112 (reflection) has no flag of its own in this API version; a
+            # glare over the edge or number is what the border check reports.
+            check_reflection=border_check,
+            want_quality=_flag(params, "EnableQualityValue"),
+            max_pixels=LIMITS.max_pixels,
+            min_side=LIMITS.min_side,
+        )
+        return EngineCall(image=source, options=options, context={"language": language(req)})
+
+    def render(self, call: EngineCall, reading: CardReading, request_id: str, elapsed_ms: float) -> Response:
+        lang = call.context.get("language", LANG_ZH)
+        if not reading.number_valid:  # Luhn or length does not fit the BIN: never hand out a wrong number
+            return error_response("FailedOperation.IllegalBankCardError", request_id, lang)
+        bank = reading.bank
+        options = call.options
+        return json_response(
+            {
+                "CardNo": reading.number,
+                "BankInfo": bank_info(reading, lang),
+                "ValidDate": valid_date(reading),
+                "CardType": (bank.card_kind if bank else None) or "",
+                "CardName": (bank.card_name if bank else None) or "",
+                "BorderCutImage": _b64(reading.border_cut_jpeg) if options.want_border_cut_image else None,
+                "CardNoImage": _b64(reading.card_no_jpeg) if options.want_card_no_image else None,
+                "WarningCode": warning_codes(reading),
+                "QualityValue": reading.quality if options.want_quality else None,
+                "RequestId": request_id,
+            }
+        )
+
+    def render_error(self, exc: Exception, request_id: str, req: IncomingRequest | None = None) -> Response:
+        try:
+            return error_response(error_code_for(exc), request_id, language(req))
+        except Exception:  # never let an error page fail
+            log.exception("tencent: rendering %r failed", exc)
+            return error_response("InternalError", request_id, LANG_ZH)
+
+
+def error_code_for(exc: Exception) -> str:
+    """Any exception -> a key of ERRORS."""
+    if isinstance(exc, VendorError):
+        return exc.code if exc.code in ERRORS else "InternalError"
+    for kind, code in EXCEPTION_CODES:
+        if isinstance(exc, kind):
+            return code
+    return "InternalError"
+
+
+def create(settings: dict, allow_unsigned: bool) -> TencentDialect:
+    return TencentDialect(settings, allow_unsigned)
