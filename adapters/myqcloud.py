@@ -1,0 +1,501 @@
+"""Tencent legacy "myqcloud" bank card OCR: `POST /ocr/bankcard` (JSON or multipart).
+
+Wire contract: vendor-specs/tencent-legacy-myqcloud-bankcard.md and
+clients/README.md §2. Also served under `/myqcloud/ocr/bankcard`.
+
+Auth is the multi-use signature in the `authorization` header:
+    base64( HMAC-SHA1(SecretKey, plain) [20 bytes] + plain ),
+    plain = "a=<appid>&b=<bucket>&k=<SecretId>&e=<expiry>&t=<now>&r=<rand>&f=..."
+The field set and order differ between clients, so the HMAC is checked over the
+embedded plaintext exactly as sent, never over a rebuilt string. Then: expiry
+(`e`, a little grace for skew), the signing app is configured and owns the
+SecretId, the body's `appid` is the signed `a`, the body's `bucket` is the signed
+`b` when both are given. `e=0` marks a single-use signature: accepted once,
+within SINGLE_USE_WINDOW_S of its `t`, then refused as a replay (code 13).
+
+Answers are HTTP 200 `{"code", "message", "data"}`; success has
+`data.session_id` and `data.items`. Codes of the doc's table that no request can
+reach here: 7/8/200/201/203 (internal signing and packing failures of the real
+service), 14 (the doc names no case apart from 5's, and we answer 5 for an HMAC
+mismatch as the clients reference does) and 19 (one image per call).
+-1308 (URL download failed) is from the general myqcloud code table the doc
+links to.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.responses import Response
+
+from adapters.base import EngineCall, ImageLimits, ImageSource, IncomingRequest, VendorError
+from engine import errors as engine_errors
+from engine.types import CardReading, Quad, ReadOptions
+from gateway import errors as gw
+from gateway.images import decode_base64_strict
+
+log = logging.getLogger("cardgate.myqcloud")
+
+NAME = "myqcloud"
+ROUTE_PATH = "/ocr/bankcard"
+PREFIX = "/myqcloud"
+
+EXPIRY_GRACE_S = 10  # clients sign with their own clock, and get_sign's default validity is only 30 s
+SINGLE_USE_WINDOW_S = 300
+REPLAY_CACHE_SIZE = 100_000
+MAX_URL_CHARS = 2048  # our bound for -1304 (parameter too long); the doc gives no number
+DIGEST_BYTES = 20  # HMAC-SHA1
+
+# The doc: each request body at most 6 MB, no GIF. (Its generic code 20 still
+# speaks of 1 MB per file, an older limit of the image service; the body limit
+# of the bank card page is the one we apply, to uploads and downloads alike.)
+BODY_MAX = 6 * 1024 * 1024
+LIMITS = ImageLimits(
+    max_body_bytes=BODY_MAX,
+    max_image_bytes=BODY_MAX,
+    fetch_timeout_s=3.0,  # not documented; the same as the API 3.0 service
+    max_pixels=40_000_000,
+    formats=frozenset({"jpeg", "png", "bmp"}),
+)
+
+# The doc's error table, code -> message. Negative codes answer with the
+# service's symbolic names, as the real service did.
+ERRORS: dict[int, str] = {
+    0: "OK",
+    3: "错误的请求",
+    4: "签名为空",
+    5: "签名串错误",
+    6: "APPID/存储桶/URL不匹配",
+    7: "签名编码失败（内部错误）",
+    8: "签名解码失败（内部错误）",
+    9: "签名过期",
+    10: "APPID不存在",
+    11: "SecretId不存在",
+    12: "APPID不匹配",
+    13: "重放攻击",
+    14: "签名失败",
+    15: "操作太频繁，触发频控",
+    16: "存储桶不存在",
+    17: "URL为空",
+    18: "没有图片或URL",
+    19: "图片数过多",
+    20: "图片过大",
+    21: "无效的参数",
+    200: "内部打包失败",
+    201: "内部解包失败",
+    202: "内部链接失败",
+    203: "内部处理超时",
+    -1102: "SDK_IMAGE_DECODE_FAILED",
+    -1300: "ERROR_IMAGE_EMPTY",
+    -1301: "ERROR_PARAMETER_EMPTY",
+    -1304: "ERROR_PARAMETER_TOO_LONG",
+    -1308: "ERROR_DOWNLOAD_IMAGE_FAILED",
+    -5208: "OCR_SERVER_INTERN_ERROR",
+    -9010: "CREDITCARD_OCR_PREPROCESS_ERROR",
+    -9011: "CREDITCARD_OCR_RECOG_FAILED",
+}
+
+# Neutral gateway failures and engine errors -> myqcloud codes; first match wins (subclasses first).
+EXCEPTION_CODES: list[tuple[type[BaseException], int]] = [
+    (gw.BodyTooLargeError, 20),
+    (gw.BadBase64Error, -1102),
+    (gw.ImageTooLargeBytesError, 20),
+    (gw.UnsupportedFormatError, -1102),  # GIF: "不支持 .gif 类型的动图"
+    (gw.FetchTooLargeError, 20),
+    (gw.FetchError, -1308),  # timeout, refused address, HTTP error
+    (gw.EngineBusyError, 15),
+    (gw.RateLimitedError, 15),
+    (gw.RouteNotFoundError, 3),
+    (gw.ShuttingDownError, 202),
+    (engine_errors.ImageDecodeError, -1102),
+    (engine_errors.ImageTooLargeError, 20),
+    (engine_errors.ImageTooSmallError, -9010),
+    (engine_errors.NoCardFoundError, -9010),
+    (engine_errors.NumberUnreadableError, -9011),
+    (engine_errors.ImageBlurredError, -9011),
+    (engine_errors.EngineError, -5208),
+]
+
+ITEM_NUMBER, ITEM_KIND, ITEM_NAME, ITEM_BANK, ITEM_EXPIRY = "卡号", "卡类型", "卡名字", "银行信息", "有效期"
+
+
+# --- the signature ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Signature:
+    digest: bytes  # the 20 HMAC-SHA1 bytes as sent
+    plain: bytes  # the signed text as sent
+    fields: dict[str, str]  # a, b, k, e, t, r, u, f ... as found
+
+    def get(self, name: str) -> str:
+        return self.fields.get(name, "")
+
+
+def decode_signature(header: str) -> Signature:
+    """Split `authorization` into digest and plaintext; VendorError 8 or 5 when it is not a signature."""
+    text = "".join(header.split())
+    text += "=" * (-len(text) % 4)  # some clients drop the padding
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise VendorError("8", "authorization is not base64") from None
+    if len(raw) <= DIGEST_BYTES:
+        raise VendorError("5", "signature too short")
+    digest, plain = raw[:DIGEST_BYTES], raw[DIGEST_BYTES:]
+    try:
+        text_plain = plain.decode("utf-8")
+    except UnicodeDecodeError:
+        raise VendorError("5", "signed text is not UTF-8") from None
+    fields: dict[str, str] = {}
+    for pair in text_plain.split("&"):
+        key, sep, value = pair.partition("=")
+        if not sep or key in fields:
+            raise VendorError("5", "malformed signed text")
+        fields[key] = value
+    for required in ("a", "k", "e"):
+        if not fields.get(required):
+            raise VendorError("5", f"signed text lacks {required}")
+    if not fields["e"].isdigit() or (fields.get("t") and not fields["t"].isdigit()):
+        raise VendorError("5", "e/t not numbers")
+    return Signature(digest=digest, plain=plain, fields=fields)
+
+
+def signature_digest(secret_key: str, plain: bytes) -> bytes:
+    return hmac.new(secret_key.encode("utf-8"), plain, hashlib.sha1).digest()
+
+
+class ReplayCache:
+    """Digests of single-use signatures already accepted, until their window ends. Bounded."""
+
+    def __init__(self, size: int = REPLAY_CACHE_SIZE):
+        self.size = size
+        self._seen: OrderedDict[bytes, float] = OrderedDict()  # digest -> forget after (unix s)
+        self._lock = threading.Lock()
+
+    def first_use(self, digest: bytes, until: float, now: float) -> bool:
+        """Record `digest`; False when it was already recorded and is still within its window."""
+        with self._lock:
+            while self._seen and (next(iter(self._seen.values())) < now or len(self._seen) >= self.size):
+                self._seen.popitem(last=False)  # all entries share one window length: oldest first
+            if digest in self._seen:
+                return False
+            self._seen[digest] = until
+            return True
+
+
+# --- the body --------------------------------------------------------------------
+
+
+@dataclass
+class Form:
+    """The fields of a request body, JSON or multipart."""
+
+    fields: dict[str, str]  # appid, bucket, url, image (base64, JSON only)
+    image_file: bytes | None = None  # multipart `image` part
+    has_image_file: bool = False
+
+
+def _media_type(req: IncomingRequest) -> str:
+    return (req.header("content-type") or "").split(";", 1)[0].strip().lower()
+
+
+def read_form(req: IncomingRequest) -> Form:
+    media = _media_type(req)
+    if media == "multipart/form-data":
+        return _read_multipart(req)
+    if media in ("application/json", "text/json", ""):  # the older doc says text/json
+        return _read_json(req.body)
+    raise VendorError("3", f"unsupported Content-Type {media!r}")
+
+
+def _read_json(body: bytes) -> Form:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise VendorError("3", "body is not JSON") from None
+    if not isinstance(data, dict):
+        raise VendorError("3", "body is not a JSON object")
+    fields: dict[str, str] = {}
+    for name in ("appid", "bucket", "url", "image"):
+        value = data.get(name)
+        if value is None:
+            continue
+        if name == "appid" and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)  # hand-written clients send the appid as a number too
+        if not isinstance(value, str):
+            raise VendorError("21", f"{name} is not a string")
+        fields[name] = value
+    return Form(fields=fields)
+
+
+def _read_multipart(req: IncomingRequest) -> Form:
+    _, params = parse_options_header(req.header("content-type") or "")
+    boundary = params.get(b"boundary")
+    if not boundary:
+        raise VendorError("3", "multipart without boundary")
+    parts: list[tuple[dict[bytes, bytes], bytearray]] = []
+    header_field = bytearray()
+    header_value = bytearray()
+
+    def on_part_begin() -> None:
+        if len(parts) >= 16:
+            raise VendorError("21", "too many parts")
+        parts.append(({}, bytearray()))
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        parts[-1][1].extend(data[start:end])
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        header_field.extend(data[start:end])
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        header_value.extend(data[start:end])
+
+    def on_header_end() -> None:
+        parts[-1][0][bytes(header_field).lower()] = bytes(header_value)
+        header_field.clear()
+        header_value.clear()
+
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_part_begin": on_part_begin,
+            "on_part_data": on_part_data,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+        },
+    )
+    try:
+        parser.write(req.body)
+        parser.finalize()
+    except VendorError:
+        raise
+    except Exception as exc:  # python-multipart raises its own errors for malformed bodies
+        raise VendorError("3", f"malformed multipart: {type(exc).__name__}") from None
+
+    form = Form(fields={})
+    for headers, data in parts:
+        _, disposition = parse_options_header(headers.get(b"content-disposition", b""))
+        name = disposition.get(b"name", b"").decode("utf-8", "replace")
+        if name == "image":
+            form.image_file, form.has_image_file = bytes(data), True
+        elif name in ("appid", "bucket", "url"):
+            try:
+                form.fields[name] = bytes(data).decode("utf-8").strip()
+            except UnicodeDecodeError:
+                raise VendorError("21", f"{name} is not UTF-8") from None
+    return form
+
+
+# --- rendering -------------------------------------------------------------------
+
+
+def json_response(payload: dict[str, Any], status: int = 200) -> Response:
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return Response(body, status_code=status, media_type="application/json")
+
+
+def quad_coord(quad: Quad | None) -> dict[str, int]:
+    """The axis-aligned box around a quad, as the doc's itemcoord."""
+    if quad is None:
+        return {"x": 0, "y": 0, "width": 0, "height": 0}
+    xs = [p[0] for p in quad]
+    ys = [p[1] for p in quad]
+    x, y = int(round(min(xs))), int(round(min(ys)))
+    return {"x": x, "y": y, "width": int(round(max(xs))) - x, "height": int(round(max(ys))) - y}
+
+
+def _item(name: str, text: str, conf: float, quad: Quad | None) -> dict[str, Any]:
+    return {
+        "item": name,
+        "itemcoord": quad_coord(quad),
+        "itemconf": round(float(conf), 6),
+        "itemstring": text,
+        "coords": [],
+        "words": [],
+        "candword": [],
+    }
+
+
+def expiry_text(reading: CardReading) -> str:
+    """"MM/YY" -> "MM/YYYY", as in the doc's example ("08/2008")."""
+    if reading.expiry is None:
+        return ""
+    month, _, year = reading.expiry.text.strip().partition("/")
+    if not (month.isdigit() and year.isdigit()):
+        return ""
+    return f"{month}/{'20' + year if len(year) == 2 else year}"
+
+
+def items(reading: CardReading) -> list[dict[str, Any]]:
+    bank = reading.bank
+    # Type, name and bank come from the BIN table: no place on the card, and as
+    # sure as the number they were looked up by.
+    conf = reading.number_confidence
+    bank_text = ""
+    if bank is not None and bank.bank_name:
+        bank_text = f"{bank.bank_name}({bank.institution_code})" if bank.institution_code else bank.bank_name
+    return [
+        _item(ITEM_NUMBER, reading.number, conf, reading.number_quad),
+        _item(ITEM_KIND, (bank.card_kind if bank else None) or "", conf if bank and bank.card_kind else 0.0, None),
+        _item(ITEM_NAME, (bank.card_name if bank else None) or "", conf if bank and bank.card_name else 0.0, None),
+        _item(ITEM_BANK, bank_text, conf if bank_text else 0.0, None),
+        _item(
+            ITEM_EXPIRY,
+            expiry_text(reading),
+            reading.expiry.confidence if reading.expiry else 0.0,
+            reading.expiry.quad if reading.expiry else None,
+        ),
+    ]
+
+
+# --- the dialect -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class App:
+    secret_id: str
+    secret_key: str
+    buckets: frozenset[str] = frozenset()  # empty: any bucket
+
+
+class MyqcloudDialect:
+    name = NAME
+    limits = LIMITS
+
+    def __init__(self, settings: dict, allow_unsigned: bool):
+        self.apps: dict[str, App] = {}
+        for appid, app in (settings.get("apps") or {}).items():
+            if not isinstance(app, dict) or not app.get("secret_id") or not app.get("secret_key"):
+                raise ValueError(f"myqcloud.apps.{appid} needs secret_id and secret_key")
+            buckets = frozenset(str(b) for b in app.get("buckets") or ())
+            self.apps[str(appid)] = App(str(app["secret_id"]), str(app["secret_key"]), buckets)
+        # Open only when no app is configured and the operator allows unsigned requests.
+        self.open = allow_unsigned and not self.apps
+        self.replays = ReplayCache()
+
+    def routes(self) -> list[tuple[str, list[str]]]:
+        return [(ROUTE_PATH, ["POST"]), (PREFIX + ROUTE_PATH, ["POST"])]
+
+    def owns_path(self, path: str) -> bool:
+        return path == PREFIX or path.startswith(PREFIX + "/") or path.startswith("/ocr/")
+
+    def new_request_id(self) -> str:
+        # The doc's session_id is a 17-digit number ("10000011579925413").
+        return str(10**16 + secrets.randbelow(9 * 10**16))
+
+    def authenticate(self, req: IncomingRequest, now: float) -> str | None:
+        if self.open:
+            return None
+        header = (req.header("authorization") or "").strip()
+        if not header:
+            raise VendorError("4", "no authorization header")
+        sign = decode_signature(header)
+        app = self.apps.get(sign.get("a"))
+        if app is None:
+            raise VendorError("10", "appid not configured")
+        if not hmac.compare_digest(sign.get("k").encode(), app.secret_id.encode()):
+            raise VendorError("11", "SecretId not found for this appid")
+        if not hmac.compare_digest(signature_digest(app.secret_key, sign.plain), sign.digest):
+            raise VendorError("5", "signature mismatch")
+        expiry = int(sign.get("e"))
+        single_use = expiry == 0
+        if single_use:
+            signed_at = int(sign.get("t") or 0)
+            if abs(now - signed_at) > SINGLE_USE_WINDOW_S:
+                raise VendorError("9", "single-use signature outside its window")
+        elif now > expiry + EXPIRY_GRACE_S:
+            raise VendorError("9", "signature expired")
+
+        form = read_form(req)
+        appid = form.fields.get("appid", "").strip()
+        if not appid:
+            raise VendorError("-1301", "appid missing")
+        if appid != sign.get("a"):
+            raise VendorError("12", "body appid is not the signed appid")
+        bucket, signed_bucket = form.fields.get("bucket", "").strip(), sign.get("b")
+        if bucket and signed_bucket and bucket != signed_bucket:
+            raise VendorError("6", "body bucket is not the signed bucket")
+        if app.buckets and signed_bucket and signed_bucket not in app.buckets:
+            raise VendorError("16", "bucket not configured")
+
+        if single_use and not self.replays.first_use(sign.digest, signed_at + SINGLE_USE_WINDOW_S, now):
+            raise VendorError("13", "single-use signature replayed")
+        return sign.get("k")
+
+    def parse(self, req: IncomingRequest) -> EngineCall:
+        form = read_form(req)
+        appid = form.fields.get("appid", "").strip()
+        if not appid:
+            raise VendorError("-1301", "appid missing")
+        url = form.fields.get("url")
+        image_b64 = form.fields.get("image")
+        if url is not None and url.strip():  # the doc: url wins when both are given
+            url = url.strip()
+            if len(url) > MAX_URL_CHARS:
+                raise VendorError("-1304", "url too long")
+            source = ImageSource(url=url)
+        elif form.has_image_file:
+            if not form.image_file:
+                raise VendorError("-1300", "empty image part")
+            source = ImageSource(data=form.image_file)
+        elif image_b64 is not None:
+            if not image_b64.strip():
+                raise VendorError("-1300", "empty image")
+            source = ImageSource(data=decode_base64_strict(image_b64))
+        elif url is not None:
+            raise VendorError("17", "empty url")
+        else:
+            raise VendorError("18", "neither image nor url")
+        options = ReadOptions(max_pixels=LIMITS.max_pixels, min_side=LIMITS.min_side)
+        return EngineCall(image=source, options=options, context={"appid": appid})
+
+    def render(self, call: EngineCall, reading: CardReading, request_id: str, elapsed_ms: float) -> Response:
+        if not reading.number_valid:  # Luhn or length does not fit the BIN: never hand out a wrong number
+            return error_response(-9011, request_id)
+        return json_response(
+            {"code": 0, "message": ERRORS[0], "data": {"session_id": request_id, "items": items(reading)}}
+        )
+
+    def render_error(self, exc: Exception, request_id: str, req: IncomingRequest | None = None) -> Response:
+        try:
+            code = error_code_for(exc)
+            # An unknown path or method is an HTTP-level 404, as the real front end answers it.
+            return error_response(code, request_id, 404 if isinstance(exc, gw.RouteNotFoundError) else 200)
+        except Exception:  # never let an error page fail
+            log.exception("myqcloud: rendering %r failed", exc)
+            return error_response(-5208, request_id)
+
+
+def error_response(code: int, request_id: str, status: int = 200) -> Response:
+    return json_response({"code": code, "message": ERRORS[code], "data": {"session_id": request_id}}, status)
+
+
+def error_code_for(exc: Exception) -> int:
+    """Any exception -> a key of ERRORS."""
+    if isinstance(exc, VendorError):
+        try:
+            code = int(exc.code)
+        except ValueError:
+            return -5208
+        return code if code in ERRORS and code != 0 else -5208
+    for kind, code in EXCEPTION_CODES:
+        if isinstance(exc, kind):
+            return code
+    return -5208
+
+
+def create(settings: dict, allow_unsigned: bool) -> MyqcloudDialect:
+    return MyqcloudDialect(settings, allow_unsigned)
