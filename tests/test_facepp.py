@@ -25,7 +25,7 @@ from engine.types import BankInfo, ReadOptions
 from gateway import errors as gw
 from gateway.app import create_app
 from tests.fakes import make_reading
-from tests.test_huawei_support import CheckingEngine, photo, truncated_jpeg
+from tests.test_huawei_support import CheckingEngine, photo, real_engine_and_card, truncated_jpeg
 
 facepplib = pytest.importorskip("facepplib")
 from facepplib import FacePP  # noqa: E402
@@ -421,3 +421,12 @@ def test_image_url_failures():
     with url_client(lambda request: httpx.Response(200)) as client:
         response = _post_url(client, "ftp://example.com/a.jpg")
     assert (response.status_code, response.json()["error_message"]) == (400, "INVALID_IMAGE_URL")
+
+
+def test_python_facepp_reads_a_real_card_with_the_real_engine(live_gateway, tmp_path):
+    engine, image, number = real_engine_and_card()
+    app = fpp(live_gateway(make_app(engine)))
+    path = tmp_path / "card.jpg"
+    path.write_bytes(image)
+    result = app.engine.request("post", app.url + "/cardpp/v1/ocrbankcard", data={"image_file": str(path)})
+    assert [card["number"] for card in result["bank_cards"]] == [number]

@@ -23,12 +23,11 @@ from engine.types import ReadOptions
 from gateway import errors as gw
 from gateway.app import create_app
 from tests.fakes import make_reading
-from tests.test_huawei_support import CheckingEngine, photo, truncated_jpeg
+from tests.test_huawei_support import CheckingEngine, photo, real_engine_and_card, truncated_jpeg
 
 hw_core = pytest.importorskip("huaweicloudsdkcore")
 from huaweicloudsdkcore.auth.credentials import BasicCredentials  # noqa: E402
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException, ServerResponseException  # noqa: E402
-from huaweicloudsdkcore.http.http_config import HttpConfig  # noqa: E402
 from huaweicloudsdkcore.http.http_handler import HttpHandler  # noqa: E402
 from huaweicloudsdkcore.region.cache import EnvRegionCache  # noqa: E402
 from huaweicloudsdkcore.sdk_request import SdkRequest  # noqa: E402
@@ -487,3 +486,12 @@ def test_x_auth_token_with_plain_http(gateway):
     assert response.status_code == 404 and response.json()["error_code"] == "APIG.0101"
     response = httpx.get(url, headers={"X-Auth-Token": TOKEN})
     assert response.status_code == 404 and response.json()["error_code"] == "APIG.0101"
+
+
+def test_sdk_reads_a_real_card_with_the_real_engine(live_gateway):
+    engine, image, number = real_engine_and_card()
+    app = create_app({"huawei": SETTINGS}, engine, allow_unsigned=False,
+                     dialects=[huawei.create(SETTINGS, allow_unsigned=False)])
+    response = recognize(sdk_client(live_gateway(app)), image=b64(image))
+    assert response.result.card_number.replace(" ", "") == number
+    assert " " in response.result.card_number
