@@ -4,7 +4,9 @@ Wire contract: vendor-specs/facepp-cardpp-beta-ocrbankcard.md and
 clients/README.md §4 (python-facepp, the official PythonSDK, hand-written
 `requests` callers). Fields arrive in the query string, an urlencoded form or
 multipart parts (old official SDKs send `Content-Disposition: file` parts), and
-are merged. Credentials are the plain `api_key` + `api_secret` fields. Errors
+are merged. Credentials are the plain `api_key` + `api_secret` fields, checked
+against settings["credentials"] {key: secret}; keys listed in
+settings["disabled_keys"] are refused with AUTHORIZATION_ERROR. Errors
 are HTTP statuses with `{"time_used", "error_message", "request_id"}`, except
 the 413 for oversize bodies, which is plain text.
 """
@@ -62,6 +64,8 @@ ERRORS: dict[str, int] = {
     "IMAGE_FILE_TOO_LARGE": 400,
     "MISSING_ARGUMENTS": 400,
     "BAD_ARGUMENTS": 400,
+    # Never sent by this API: the doc gives it a precedence (file > base64 > url)
+    # and says COEXISTENCE_ARGUMENTS is not returned where such a note exists.
     "COEXISTENCE_ARGUMENTS": 400,
     "AUTHENTICATION_ERROR": 401,
     "AUTHORIZATION_ERROR": 403,
@@ -72,6 +76,7 @@ ERRORS: dict[str, int] = {
     "INTERNAL_ERROR": 500,
 }
 _PARAM_ERRORS = {"IMAGE_ERROR_UNSUPPORTED_FORMAT", "INVALID_IMAGE_SIZE", "IMAGE_FILE_TOO_LARGE", "BAD_ARGUMENTS"}
+DENIED_BY_ADMIN = "Denied by Admin"  # one of the doc's AUTHORIZATION_ERROR reasons
 _PLAIN_TEXT = "Request Entity Too Large"
 
 # Neutral gateway failures and engine errors -> Face++ codes; first match wins (subclasses first).
@@ -272,6 +277,8 @@ class FaceppDialect:
 
     def __init__(self, settings: dict, allow_unsigned: bool):
         self.credentials: dict[str, str] = {str(k): str(v) for k, v in (settings.get("credentials") or {}).items()}
+        # Keys the operator has switched off without deleting them: AUTHORIZATION_ERROR:Denied by Admin.
+        self.disabled_keys = frozenset(str(k) for k in (settings.get("disabled_keys") or []))
         self.open = allow_unsigned and not self.credentials
         self._starts = _StartTimes()
 
@@ -302,6 +309,8 @@ class FaceppDialect:
         matches = hmac.compare_digest(api_secret, (secret if secret is not None else "\x00unknown").encode())
         if secret is None or not matches:
             raise VendorError("AUTHENTICATION_ERROR", "api_key/api_secret mismatch")
+        if key in self.disabled_keys:
+            raise VendorError("AUTHORIZATION_ERROR", DENIED_BY_ADMIN)
         return key
 
     def parse(self, req: IncomingRequest) -> EngineCall:
@@ -346,7 +355,7 @@ class FaceppDialect:
             return Response(_PLAIN_TEXT, status_code=413, media_type="text/plain")
         if code == "MISSING_ARGUMENTS":
             message = f"{code}: {argument}"
-        elif argument is not None and code in _PARAM_ERRORS:
+        elif argument is not None and (code in _PARAM_ERRORS or code == "AUTHORIZATION_ERROR"):
             message = f"{code}:{argument}"
         else:
             message = code
@@ -355,6 +364,8 @@ class FaceppDialect:
     def _code_and_argument(self, exc: Exception, req: IncomingRequest | None) -> tuple[str | None, str | None]:
         if isinstance(exc, VendorError):
             code = exc.code if exc.code in ERRORS else "INTERNAL_ERROR"
+            if code == "AUTHORIZATION_ERROR":
+                return code, DENIED_BY_ADMIN
             return code, exc.detail if code in ("MISSING_ARGUMENTS", "BAD_ARGUMENTS") else None
         for kind, code in _EXCEPTION_CODES:
             if isinstance(exc, kind):

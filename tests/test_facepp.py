@@ -114,6 +114,12 @@ def test_authenticate():
         with pytest.raises(VendorError) as info:
             dialect.authenticate(incoming(query=query), 0)
         assert info.value.code == code and (detail is None or info.value.detail == detail)
+    disabled = facepp.create({**SETTINGS, "disabled_keys": [KEY]}, allow_unsigned=False)
+    with pytest.raises(VendorError) as info:
+        disabled.authenticate(incoming(query=f"api_key={KEY}&api_secret={SECRET}".encode()), 0)
+    assert info.value.code == "AUTHORIZATION_ERROR"
+    body = json.loads(disabled.render_error(info.value, "r").body)
+    assert body["error_message"] == "AUTHORIZATION_ERROR:Denied by Admin"
     assert facepp.create({}, allow_unsigned=True).authenticate(incoming(), 0) is None
     with pytest.raises(VendorError):
         facepp.create({}, allow_unsigned=False).authenticate(incoming(), 0)
@@ -158,6 +164,7 @@ def test_render_beta_and_v1():
         (VendorError("MISSING_ARGUMENTS", "api_key"), 400, "MISSING_ARGUMENTS: api_key"),
         (VendorError("BAD_ARGUMENTS", "image_base64"), 400, "BAD_ARGUMENTS:image_base64"),
         (VendorError("AUTHENTICATION_ERROR", "secret mismatch"), 401, "AUTHENTICATION_ERROR"),
+        (VendorError("AUTHORIZATION_ERROR", "anything"), 403, "AUTHORIZATION_ERROR:Denied by Admin"),
         (VendorError("NOT_A_CODE"), 500, "INTERNAL_ERROR"),
         (gw.BadBase64Error(), 400, "BAD_ARGUMENTS:image_file"),
         (gw.ImageTooLargeBytesError(), 400, "IMAGE_FILE_TOO_LARGE:image_file"),
