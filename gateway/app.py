@@ -27,9 +27,13 @@ from adapters import load_dialects
 from adapters.base import Dialect, EngineCall, IncomingRequest, VendorError
 from gateway.body import read_body
 from gateway.config import with_defaults
-from gateway.errors import RouteNotFoundError
+from engine.errors import EngineError
+from gateway.errors import GatewayError, RouteNotFoundError
 from gateway.images import Resolver, check_image, fetch_image, image_dimensions
 from gateway.runner import EngineRunner
+
+# Failures that are part of normal operation; anything else is logged with its trace.
+EXPECTED_ERRORS = (VendorError, GatewayError, EngineError)
 
 access_log = logging.getLogger("cardgate.access")
 log = logging.getLogger("cardgate.gateway")
@@ -105,6 +109,8 @@ class Gateway:
             response = dialect.render(call, reading, request_id, elapsed_ms)
         except Exception as exc:  # every failure becomes the vendor's own error
             error = exc
+            if not isinstance(exc, EXPECTED_ERRORS):  # a bug somewhere: keep the trace, server side only
+                log.error("request %s (%s) failed unexpectedly", request_id, dialect.name, exc_info=exc)
             response = safe_render_error(dialect, exc, request_id, incoming)
         self.log_access(dialect.name, route, request, response, request_id, error, call, started)
         return response

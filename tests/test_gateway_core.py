@@ -144,9 +144,12 @@ def test_engine_errors_reach_the_dialect(error):
     assert r.json()["error"] == type(error).__name__
 
 
-def test_unexpected_dialect_exception_is_rendered_not_a_500():
-    r = make_client().post("/toy/read", json={"image": b64(TINY_JPEG), "crash": True})
+def test_unexpected_dialect_exception_is_rendered_not_a_500(caplog):
+    with caplog.at_level(logging.ERROR, logger="cardgate.gateway"):
+        r = make_client().post("/toy/read", json={"image": b64(TINY_JPEG), "crash": True})
     assert r.status_code == 400 and r.json()["error"] == "KeyError"
+    assert "Traceback" not in r.text
+    assert any(rec.exc_info and rec.exc_info[0] is KeyError for rec in caplog.records)  # kept server side
 
 
 def test_broken_render_error_gives_a_bare_500_without_trace(caplog):
