@@ -15,8 +15,8 @@ within SINGLE_USE_WINDOW_S of its `t`, then refused as a replay (code 13).
 
 Answers are HTTP 200 `{"code", "message", "data"}`; success has
 `data.session_id` and `data.items`. Codes of the doc's table that no request can
-reach here: 7/8/200/201/203 (internal signing and packing failures of the real
-service), 14 (the doc names no case apart from 5's, and we answer 5 for an HMAC
+reach here: 7/200/201/203 (internal signing and packing failures of the real
+service; 8, "signature decode failed", answers a header that is not base64), 14 (the doc names no case apart from 5's, and we answer 5 for an HMAC
 mismatch as the clients reference does) and 19 (one image per call).
 -1308 (URL download failed) is from the general myqcloud code table the doc
 links to.

@@ -29,6 +29,7 @@ from gateway import errors as gw
 from gateway.app import create_app
 from tests.fakes import GIF_BYTES, FakeEngine, fake_card_image, make_reading
 from tests.test_huawei_support import CheckingEngine, photo, truncated_jpeg
+from tests.test_tencent_support import real_cards, real_engine
 
 qcloud_auth = pytest.importorskip("qcloud_image.auth")
 
@@ -474,3 +475,18 @@ def test_session_ids_are_fresh(serve):
     base, sign = serve(), official_sign()
     ids = {post_json(base, card_body(), sign).json()["data"]["session_id"] for _ in range(3)}
     assert len(ids) == 3
+
+
+def test_real_engine_reads_real_cards(serve):
+    """The real engine behind a multipart upload: a card or a documented OCR code, most the right number."""
+    engine = real_engine()
+    cards = real_cards()
+    base = serve(engine)
+    right = 0
+    for image, number in cards:
+        body = post_multipart(base, {"appid": APPID}, image=image, sign=official_sign()).json()
+        if body["code"] != 0:
+            assert body["code"] in (-9010, -9011), body
+            continue
+        right += body["data"]["items"][0]["itemstring"] == number
+    assert right >= len(cards) - 1

@@ -27,6 +27,7 @@ from gateway import errors as gw
 from gateway.app import create_app
 from tests.fakes import GIF_BYTES, TINY_JPEG, FakeEngine, fake_card_image, make_reading, png_header
 from tests.test_huawei_support import CheckingEngine, photo, truncated_jpeg
+from tests.test_tencent_support import real_cards, real_engine
 
 pytest.importorskip("tencentcloud.ocr")
 from tencentcloud.common import credential  # noqa: E402
@@ -655,16 +656,19 @@ def test_request_ids_are_fresh_per_request(serve):
     assert len(ids) == 3 and all(UUID4.match(i) for i in ids)
 
 
-def test_real_engine_reads_a_card(serve):
-    """One request through the real engine, when it can be loaded here."""
-    try:
-        from engine import Engine
-
-        engine = Engine.load()
-    except Exception as exc:  # no weights yet, no torch, ...
-        pytest.skip(f"real engine not available: {exc}")
-    sample = getattr(__import__("tests.fakes", fromlist=["x"]), "REAL_CARD_JPEG", None)
-    if sample is None:
-        pytest.skip("no real card image in tests/fakes.py")
-    resp = read_card(sdk_client(serve(engine)), ImageBase64=base64.b64encode(sample).decode())
-    assert resp.CardNo and resp.CardNo.isdigit()
+def test_real_engine_reads_real_cards(serve):
+    """The real engine behind the SDK: every photo answers a card or a documented OCR code, most the right number."""
+    engine = real_engine()
+    cards = real_cards()
+    client = sdk_client(serve(engine))
+    right = 0
+    for image, number in cards:
+        try:
+            resp = read_card(client, ImageBase64=base64.b64encode(image).decode(), EnableQualityValue=True)
+        except TencentCloudSDKException as exc:
+            assert exc.code in ("FailedOperation.NoBankCardError", "FailedOperation.OcrFailed",
+                                "FailedOperation.IllegalBankCardError"), exc
+            continue
+        assert resp.CardNo.isdigit() and 0 <= resp.QualityValue <= 100
+        right += resp.CardNo == number
+    assert right >= len(cards) - 1
