@@ -145,8 +145,39 @@ def add_serve_command(subparsers) -> None:
     parser.set_defaults(func=serve_command)
 
 
-# Each adds one subcommand. The engine's `scan` and `eval` go here.
-COMMANDS = [add_serve_command]
+def scan_command(args) -> int:
+    from engine import Engine
+    from engine.evaluate import scan
+
+    return scan(Engine.load(), args.paths, fmt=args.format, show_full=args.show_full_numbers)
+
+
+def add_scan_command(subparsers) -> None:
+    parser = subparsers.add_parser("scan", help="read card images or folders, one record per image")
+    parser.add_argument("paths", nargs="+", metavar="PATH")
+    parser.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    parser.add_argument("--show-full-numbers", action="store_true", help="print whole card numbers (default: first 6 + last 4)")
+    parser.set_defaults(func=scan_command)
+
+
+def eval_command(args) -> int:
+    import json
+
+    from engine import Engine
+    from engine.evaluate import evaluate
+
+    print(json.dumps(evaluate(Engine.load(), args.labels), indent=2, ensure_ascii=False))
+    return 0
+
+
+def add_eval_command(subparsers) -> None:
+    parser = subparsers.add_parser("eval", help="score the engine on a labelled set (labels.tsv format)")
+    parser.add_argument("labels", metavar="LABELS.tsv")
+    parser.set_defaults(func=eval_command)
+
+
+# Each adds one subcommand.
+COMMANDS = [add_serve_command, add_scan_command, add_eval_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

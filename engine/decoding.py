@@ -1,0 +1,146 @@
+"""From recognizer scores to a card number, using what card numbers must be.
+
+Among the few readings the pixels support, prefer one that passes Luhn and
+whose prefix and length are a known BIN. Never invent one: an alternative
+digit is considered only where the recognizer itself gives it real
+probability, and when two different numbers both fit, or the best reading is
+weak, the answer is "cannot read". A wrong number that passes Luhn is the
+worst possible answer.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+import bin_tables
+from engine.models import ALPHABET
+
+DIGIT_CLASSES = [ALPHABET.index(str(d)) + 1 for d in range(10)]
+ALT_MIN_PROB = 0.08  # an alternative digit must have at least this probability at its column
+MAX_UNCERTAIN = 3  # positions where alternatives are tried
+ACCEPT_MIN_DIGIT = 0.55  # every digit of the answer must be at least this sure
+AMBIGUITY_RATIO = 0.35  # a second valid number this close to the best makes the read ambiguous
+
+
+@dataclass
+class LineRead:
+    text: str  # with spaces and '/', as read
+    chars: list[tuple[str, int, np.ndarray]]  # (char, column, class probabilities at that column)
+
+
+def greedy_read(probs: np.ndarray) -> LineRead:
+    """Best-path CTC decode of T x C probabilities, keeping each char's peak column."""
+    best = probs.argmax(1)
+    chars = []
+    prev = 0
+    for t, c in enumerate(best):
+        if c != 0 and c != prev:
+            chars.append([ALPHABET[c - 1], t, probs[t]])
+        elif c != 0 and c == prev and probs[t, c] > chars[-1][2][c]:
+            chars[-1][1], chars[-1][2] = t, probs[t]
+        prev = c
+    return LineRead("".join(ch[0] for ch in chars), [tuple(ch) for ch in chars])
+
+
+@dataclass
+class NumberDecision:
+    digits: str
+    printed: str
+    digit_confidences: list[float]
+    confidence: float
+    columns: list[int]
+    valid: bool  # Luhn and BIN length
+
+
+def luhn_ok(digits: str) -> bool:
+    return bin_tables.luhn_valid(digits)
+
+
+def _plausible(digits: str) -> bool:
+    return bin_tables.is_valid_pan(digits)
+
+
+def decide_number(read: LineRead) -> NumberDecision | None:
+    """Pick the card number from a line read, or None when it cannot be read with confidence."""
+    digit_chars = [(ch, col, p) for ch, col, p in read.chars if ch.isdigit()]
+    if not 12 <= len(digit_chars) <= 19:
+        return None
+    # per position: the read digit's probability, relative to the mass on digits at that column
+    base = "".join(ch for ch, _, _ in digit_chars)
+    conf = []
+    alts: list[list[tuple[str, float]]] = []
+    for ch, _, p in digit_chars:
+        dp = p[DIGIT_CLASSES]
+        dp = dp / max(dp.sum(), 1e-9)
+        conf.append(float(dp[int(ch)]))
+        options = [(str(d), float(dp[d])) for d in np.argsort(-dp)[:3] if dp[d] >= ALT_MIN_PROB]
+        alts.append(options or [(ch, 1.0)])
+    uncertain = sorted(range(len(base)), key=lambda i: conf[i])[:MAX_UNCERTAIN]
+    uncertain = [i for i in uncertain if len(alts[i]) > 1]
+    candidates = []
+    for combo in itertools.product(*[alts[i] for i in uncertain]):
+        digits = list(base)
+        score = 1.0
+        for i, (d, p) in zip(uncertain, combo):
+            digits[i] = d
+            score *= p / conf[i]
+        candidates.append(("".join(digits), score))
+    candidates.sort(key=lambda c: -c[1])
+    valid = [c for c in candidates if _plausible(c[0])]
+    if valid:
+        best, score = valid[0]
+        if len(valid) > 1 and valid[1][1] >= AMBIGUITY_RATIO * score:
+            return None  # two different valid numbers fit the pixels about as well
+        if score < 0.15:
+            return None  # Luhn would be forcing an answer the pixels do not support
+        is_valid = True
+    else:
+        best, score = base, 1.0
+        is_valid = False
+    digit_conf = []
+    for i, d in enumerate(best):
+        p = digit_chars[i][2][DIGIT_CLASSES]
+        digit_conf.append(float(p[int(d)] / max(p.sum(), 1e-9)))
+    if min(digit_conf) < (ACCEPT_MIN_DIGIT if is_valid else 0.9):
+        return None
+    return NumberDecision(
+        digits=best,
+        printed=_regroup(read.text, base, best),
+        digit_confidences=[round(c, 4) for c in digit_conf],
+        confidence=round(float(np.prod(digit_conf) ** (1 / len(digit_conf))), 4),
+        columns=[col for _, col, _ in digit_chars],
+        valid=is_valid,
+    )
+
+
+def _regroup(text: str, read_digits: str, digits: str) -> str:
+    """Keep the grouping as printed (spaces from the read), with the chosen digits."""
+    groups = [g for g in re.sub(r"[^0-9 ]", "", text).split(" ") if g]
+    if "".join(groups) != read_digits:
+        return digits
+    out, i = [], 0
+    for g in groups:
+        out.append(digits[i : i + len(g)])
+        i += len(g)
+    return " ".join(out)
+
+
+DATE_RE = re.compile(r"(\d{2})/(\d{2})")
+
+
+def decide_date(read: LineRead, min_conf: float = 0.6) -> tuple[str, float] | None:
+    """'MM/YY' from a date crop, or None. Month must be 01-12."""
+    m = DATE_RE.search(read.text)
+    if not m or not 1 <= int(m.group(1)) <= 12:
+        return None
+    start = m.start()
+    confs = []
+    for ch, _, p in read.chars[start : start + 5]:
+        confs.append(float(p[ALPHABET.index(ch) + 1]))
+    conf = float(np.prod(confs) ** (1 / len(confs)))
+    if conf < min_conf:
+        return None
+    return m.group(0), round(conf, 4)

@@ -1,0 +1,227 @@
+"""Train the CTC number/date recognizer.
+
+    python -m engine.train.recognizer --seed 1 --out engine/weights/recognizer.pt [--iters 6000]
+
+Data: number lines and dates cropped from synthetic cards (engine.synth), plus
+real embossed/printed digits from ../shared/data/realcards-dev (4-character
+windows, concatenated into pseudo-lines). The 10 real number-line crops there
+are kept for validation only. CTC on CPU can sit on the all-blank plateau: a
+curriculum (short crops first) and a warm-up get it off quickly.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import time
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from engine.models import ALPHABET, NumberRecognizer
+from engine.preprocess import batch_lines, encode_text, line_input
+from engine.synth.card import render_card
+from engine.synth.scene import degrade
+from engine.train.common import REALCARDS, ctc_greedy, load_labels, save_weights
+
+# ---------------------------------------------------------------- data
+
+
+def jitter_crop(img: np.ndarray, box, rng: np.random.Generator) -> np.ndarray:
+    """Crop a text box with the sloppiness of a real locator: margins, offset, slight tilt."""
+    x0, y0, x1, y1 = box
+    h, w = y1 - y0, x1 - x0
+    top = h * rng.uniform(0.05, 0.45)
+    bottom = h * rng.uniform(0.05, 0.45)
+    left = h * rng.uniform(0.0, 0.8)
+    right = h * rng.uniform(0.0, 0.8)
+    src = np.float32([[x0 - left, y0 - top], [x1 + right, y0 - top], [x1 + right, y1 + bottom]])
+    src += rng.normal(0, h * 0.06, src.shape).astype(np.float32)
+    out_h = int(round(h + top + bottom))
+    out_w = int(round(w + left + right))
+    dst = np.float32([[0, 0], [out_w, 0], [out_w, out_h]])
+    M = cv2.getAffineTransform(src, dst)
+    return cv2.warpAffine(img, M, (out_w, out_h), borderMode=cv2.BORDER_REPLICATE)
+
+
+def synth_samples(rng: np.random.Generator) -> list[tuple[np.ndarray, str]]:
+    card = render_card(rng)
+    img = degrade(card.image, rng, strength=rng.uniform(0.3, 1.0))
+    out = [(line_input(jitter_crop(img, card.number.box, rng)), card.number.text)]
+    for field in (card.expiry, card.issue):
+        if field is not None and rng.random() < 0.6:
+            out.append((line_input(jitter_crop(img, field.box, rng)), field.text))
+    return out
+
+
+class RealSegments:
+    """Real 4-character windows; `_` in the file name marks a blank (a space on the card)."""
+
+    def __init__(self, rng: np.random.Generator, holdout: float = 0.1):
+        rows = [r for r in load_labels() if r["kind"] == "number_segment"]
+        self.items = []
+        for r in rows:
+            img = cv2.imread(os.path.join(REALCARDS, r["file"]))
+            text = os.path.basename(r["file"])[:4].replace("_", " ")
+            if img is not None:
+                self.items.append((img, text))
+        order = rng.permutation(len(self.items))
+        n_val = int(len(order) * holdout)
+        self.val = [self.items[i] for i in order[:n_val]]
+        self.train = [self.items[i] for i in order[n_val:]]
+
+    def pseudo_line(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+        k = int(rng.integers(1, 6))
+        picks = [self.train[i] for i in rng.integers(0, len(self.train), k)]
+        img = np.hstack([p[0] for p in picks])
+        text = "".join(p[1] for p in picks)
+        text = " ".join(text.split())  # the CTC target collapses repeated blanks like the card does
+        if rng.random() < 0.5:
+            img = degrade(img, rng, strength=0.4)
+        return line_input(img), text
+
+
+class SampleStream(torch.utils.data.IterableDataset):
+    """Endless batches from a replay buffer refreshed with new synthetic crops (runs in a worker)."""
+
+    def __init__(self, seed: int, batch: int, buffer: int = 2500, real_frac: float = 0.3):
+        self.seed, self.batch, self.buffer_size, self.real_frac = seed, batch, buffer, real_frac
+
+    def __iter__(self):
+        rng = np.random.default_rng(self.seed + 1000)
+        real = RealSegments(np.random.default_rng(self.seed)) if os.path.isdir(REALCARDS) else None
+        buf: list = []
+        while len(buf) < self.buffer_size:
+            buf.extend(synth_samples(rng))
+        step = 0
+        while True:
+            for _ in range(4):
+                new = synth_samples(rng)
+                for s in new:
+                    buf[rng.integers(len(buf))] = s
+            n_real = int(self.batch * self.real_frac) if real else 0
+            items = [buf[i] for i in rng.integers(0, len(buf), self.batch - n_real)]
+            items += [real.pseudo_line(rng) for _ in range(n_real)]
+            # curriculum: early batches favour short crops (dates, single windows)
+            if step < 300:
+                items.sort(key=lambda it: len(it[1]))
+                items = items[: max(8, self.batch // 2)]
+            step += 1
+            yield items
+
+
+def collate(items):
+    x = batch_lines([it[0] for it in items])
+    targets = [encode_text(it[1]) for it in items]
+    return x, targets, [it[1] for it in items]
+
+
+# ---------------------------------------------------------------- eval
+
+
+def evaluate(model, samples) -> tuple[float, float]:
+    """(exact-match rate ignoring spaces, char error rate) on (input, text) samples."""
+    model.eval()
+    exact, errs, total = 0, 0, 0
+    with torch.no_grad():
+        for i in range(0, len(samples), 32):
+            chunk = samples[i : i + 32]
+            logits = model(batch_lines([c[0] for c in chunk]))
+            for (x, text), lg in zip(chunk, logits):
+                pred = ctc_greedy(lg.log_softmax(-1))[0].replace(" ", "")
+                truth = text.replace(" ", "")
+                exact += pred == truth
+                errs += _edit_distance(pred, truth)
+                total += len(truth)
+    model.train()
+    return exact / max(1, len(samples)), errs / max(1, total)
+
+
+def _edit_distance(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def real_line_samples() -> list:
+    rows = [r for r in load_labels() if r["kind"] == "number_line"]
+    return [(line_input(cv2.imread(os.path.join(REALCARDS, r["file"]))), r["card_number"]) for r in rows]
+
+
+# ---------------------------------------------------------------- main
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", default="engine/weights/recognizer.pt")
+    ap.add_argument("--iters", type=int, default=6000)
+    ap.add_argument("--batch", type=int, default=48)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--init", default=None, help="start from these weights (fine-tuning)")
+    args = ap.parse_args(argv)
+
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    torch.set_num_threads(args.threads)
+    model = NumberRecognizer()
+    if args.init:
+        model.load_state_dict(torch.load(args.init)["state_dict"])
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    warmup = 200
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda i: min(1.0, (i + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * min(i, args.iters) / args.iters))
+    )
+    ctc = nn.CTCLoss(blank=0, zero_infinity=True)
+    loader = torch.utils.data.DataLoader(
+        SampleStream(args.seed, args.batch), batch_size=None, num_workers=1, collate_fn=collate, prefetch_factor=4
+    )
+
+    vrng = np.random.default_rng(args.seed + 7)
+    synth_val = [s for _ in range(150) for s in synth_samples(vrng)]
+    real_val = real_line_samples() if os.path.isdir(REALCARDS) else []
+    seg_val = [(line_input(img), text) for img, text in RealSegments(np.random.default_rng(args.seed)).val] if os.path.isdir(REALCARDS) else []
+
+    t0 = time.time()
+    best = -1.0
+    history = []
+    for it, (x, targets, _texts) in enumerate(loader):
+        if it >= args.iters:
+            break
+        logits = model(x)  # N x T x C
+        log_probs = logits.log_softmax(-1).transpose(0, 1)  # T x N x C
+        flat = torch.tensor([t for ts in targets for t in ts], dtype=torch.long)
+        target_lens = torch.tensor([len(ts) for ts in targets], dtype=torch.long)
+        input_lens = torch.full((x.shape[0],), log_probs.shape[0], dtype=torch.long)
+        loss = ctc(log_probs, flat, input_lens, target_lens)
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        sched.step()
+        if it % 50 == 0:
+            print(f"it {it} loss {loss.item():.3f} lr {sched.get_last_lr()[0]:.2e} {time.time() - t0:.0f}s", flush=True)
+        if (it % 500 == 0 and it > 0) or it == args.iters - 1:
+            s_acc, s_cer = evaluate(model, synth_val)
+            r_acc, r_cer = evaluate(model, real_val) if real_val else (0, 0)
+            g_acc, g_cer = evaluate(model, seg_val) if seg_val else (0, 0)
+            rec = dict(it=it, synth_acc=s_acc, synth_cer=s_cer, real_line_acc=r_acc, real_line_cer=r_cer, seg_acc=g_acc, seg_cer=g_cer)
+            history.append(rec)
+            print("VAL", json.dumps(rec), flush=True)
+            score = s_acc + g_acc + r_acc
+            if score >= best:
+                best = score
+                save_weights(model, args.out, args=vars(args), module=__name__, metrics=rec)
+    print("done", time.time() - t0, flush=True)
+
+
+if __name__ == "__main__":
+    main()
