@@ -6,14 +6,23 @@ For each request to a dialect route (see adapters/base.py):
     authenticate -> parse -> image bytes (inline or fetched) -> engine (worker pool)
     -> dialect.render, or dialect.render_error for any exception on the way
 
-then one JSON access line is logged. Nothing here names a vendor.
+then one JSON access line is logged and the metrics are updated (gateway/metrics.py).
+Nothing here names a vendor.
+
+Under load and at shutdown: the engine queue is bounded (gateway/runner.py), a
+credential may be rate limited (gateway/ratelimit.py), and once `begin_drain()`
+is called new requests are refused with ShuttingDownError (each dialect's own
+retryable error) while those in flight finish; `drain()` waits for them.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import sys
 import time
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import httpx
@@ -28,8 +37,13 @@ from adapters.base import Dialect, EngineCall, IncomingRequest, VendorError
 from gateway.body import read_body
 from gateway.config import with_defaults
 from engine.errors import EngineError
-from gateway.errors import GatewayError, RouteNotFoundError
+from gateway.errors import GatewayError, RouteNotFoundError, ShuttingDownError
 from gateway.images import Resolver, check_image, fetch_image, image_dimensions
+from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from gateway.metrics import GatewayMetrics
+from gateway.migrate.counters import render_prometheus as render_shadow_metrics
+from gateway.migrate.shadow import build_shadow
+from gateway.ratelimit import RateLimiter
 from gateway.runner import EngineRunner
 
 # Failures that are part of normal operation; anything else is logged with its trace.
@@ -58,8 +72,16 @@ class Gateway:
         self.resolver = resolver
         self.allow_private = bool(config["fetch"]["allow_private"])
         self.runner = EngineRunner(config["engine"]["threads"], config["engine"]["queue_size"])
+        self.metrics = GatewayMetrics(self.runner)
+        self.rate_limiter = RateLimiter(config["rate_limits"], clock)
+        self.server_timing = bool(config["metrics"]["server_timing"])
+        self.draining = False
+        self._idle = asyncio.Event()  # set whenever no dialect request is in flight
+        self._idle.set()
         self._http_client = http_client
         self._owns_client = http_client is None
+        # Shadow mode ([<dialect>.shadow] tables): None when no dialect is shadowed.
+        self.shadow = build_shadow(config, [d.name for d in dialects], clock)
         # Unknown paths are read under the largest limit any dialect allows.
         self.max_body_bytes = max((d.limits.max_body_bytes for d in dialects), default=1 << 20)
 
@@ -78,51 +100,137 @@ class Gateway:
             )
         return self._http_client
 
+    # --- graceful shutdown ----------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self.engine is not None and bool(getattr(self.engine, "ready", True)) and not self.draining
+
+    def begin_drain(self) -> None:
+        """From now on /readyz answers 503 and new dialect requests get ShuttingDownError."""
+        self.draining = True
+        self.metrics.draining = True
+
+    async def drain(self, timeout: float) -> bool:
+        """begin_drain(), then wait up to `timeout` s for in-flight requests; True when none is left."""
+        self.begin_drain()
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return self.metrics.in_flight == 0
+
+    def _request_started(self) -> None:
+        self.metrics.request_started()
+        self._idle.clear()
+
+    def _request_finished(self) -> None:
+        self.metrics.request_finished()
+        if self.metrics.in_flight == 0:
+            self._idle.set()
+
     async def close(self) -> None:
         if self._owns_client and self._http_client is not None:
             await self._http_client.aclose()
             self._http_client = None
+        if self.shadow is not None:
+            await self.shadow.close()
         self.runner.shutdown()
 
     # --- the request flow -------------------------------------------------
 
     async def handle(self, request: Request, dialect: Dialect, route: str, allowed: set[str] | None) -> Response:
         started = time.perf_counter()
+        self._request_started()
+        try:
+            return await self._handle(request, dialect, route, allowed, started)
+        finally:
+            self._request_finished()
+
+    async def _handle(self, request: Request, dialect: Dialect, route: str, allowed: set[str] | None, started: float) -> Response:
         request_id = dialect.new_request_id()
         incoming: IncomingRequest | None = None
         call: EngineCall | None = None
         error: BaseException | None = None
+        stages: dict[str, float] = {}  # seconds: fetch, queue, engine, render
         try:
             if allowed is not None and request.method not in allowed:
                 incoming = incoming_request(request, b"")
                 raise RouteNotFoundError(f"{request.method} {request.url.path}")
+            if self.draining:
+                incoming = incoming_request(request, b"")
+                raise ShuttingDownError("draining")
             body = await read_body(request, self.body_limit(dialect))
             incoming = incoming_request(request, body)
             credential = dialect.authenticate(incoming, self.clock())
-            call = dialect.parse(incoming)
-            if call.credential is None:
-                call.credential = credential
-            image = await self.image_bytes(call, dialect)
-            options = self.options_for(call, dialect)
-            reading = await self.runner.run(self.engine.read, image, options)
-            elapsed_ms = (time.perf_counter() - started) * 1000.0
-            response = dialect.render(call, reading, request_id, elapsed_ms)
+            self.rate_limiter.check(dialect.name, credential)
+
+            async def answer_locally() -> LocalAnswer:
+                return await self.answer_locally(dialect, incoming, credential, request_id, started, stages)
+
+            if self.shadow is not None and self.shadow.covers(dialect.name):  # only authenticated requests
+                response, local = await self.shadow.serve(dialect, incoming, request_id, answer_locally)
+            else:
+                local = await answer_locally()
+                response = local.response
+            if local is not None:
+                call, error = local.call, local.error
         except Exception as exc:  # every failure becomes the vendor's own error
             error = exc
             if not isinstance(exc, EXPECTED_ERRORS):  # a bug somewhere: keep the trace, server side only
                 log.error("request %s (%s) failed unexpectedly", request_id, dialect.name, exc_info=exc)
             response = safe_render_error(dialect, exc, request_id, incoming)
-        self.log_access(dialect.name, route, request, response, request_id, error, call, started)
+        code = vendor_code(dialect, error)
+        self.record(dialect.name, response, code, stages, started)
+        self.log_access(dialect.name, route, request, response, request_id, error, call, started, code)
         return response
 
-    async def image_bytes(self, call: EngineCall, dialect: Dialect) -> bytes:
+    async def answer_locally(self, dialect, incoming, credential, request_id, started, stages) -> "LocalAnswer":
+        """parse -> image -> engine -> render; any failure rendered as the vendor's own error."""
+        answer = LocalAnswer()
+        try:
+            answer.call = call = dialect.parse(incoming)
+            if call.credential is None:
+                call.credential = credential
+            answer.image = image = await self.image_bytes(call, dialect, stages)
+            options = self.options_for(call, dialect)
+            reading, stages["queue"], stages["engine"] = await self.runner.run_timed(self.engine.read, image, options)
+            self.metrics.observe_engine_timings(getattr(reading, "timings_ms", None))
+            render_started = time.perf_counter()
+            elapsed_ms = (render_started - started) * 1000.0
+            answer.response = dialect.render(call, reading, request_id, elapsed_ms)
+            stages["render"] = time.perf_counter() - render_started
+        except Exception as exc:  # every failure becomes the vendor's own error
+            answer.error = exc
+            if not isinstance(exc, EXPECTED_ERRORS):  # a bug somewhere: keep the trace, server side only
+                log.error("request %s (%s) failed unexpectedly", request_id, dialect.name, exc_info=exc)
+            answer.response = safe_render_error(dialect, exc, request_id, incoming)
+        return answer
+
+    def record(self, dialect_name: str, response: Response, code: str, stages: dict[str, float], started: float) -> None:
+        """Metrics for one answered request, and the Server-Timing header when enabled."""
+        total = time.perf_counter() - started
+        for stage, seconds in stages.items():
+            self.metrics.observe_stage(stage, seconds)
+        # The server's own cost: what is left once waiting on the network, the queue and the engine is taken out.
+        overhead = total - stages.get("fetch", 0.0) - stages.get("queue", 0.0) - stages.get("engine", 0.0)
+        self.metrics.observe_request(dialect_name, response.status_code, code, total, overhead if "engine" in stages else None)
+        if self.server_timing:
+            parts = [f"{name};dur={seconds * 1000.0:.2f}" for name, seconds in stages.items()]
+            parts.append(f"app;dur={total * 1000.0:.2f}")
+            response.headers["server-timing"] = ", ".join(parts)
+
+    async def image_bytes(self, call: EngineCall, dialect: Dialect, stages: dict[str, float] | None = None) -> bytes:
         limits = dialect.limits
         if call.image.data is not None:
             data = call.image.data
         elif call.image.url:
+            fetch_started = time.perf_counter()
             data = await fetch_image(
                 call.image.url, limits, self.allow_private, self.http_client, resolver=self.resolver
             )
+            if stages is not None:
+                stages["fetch"] = time.perf_counter() - fetch_started
         else:  # a dialect bug: parse() must refuse a request with no image
             raise RuntimeError("dialect returned an EngineCall without an image")
         check_image(data, limits)
@@ -155,13 +263,17 @@ class Gateway:
                 request_id = dialect.new_request_id()
                 exc = RouteNotFoundError(f"{request.method} {path}")
                 response = safe_render_error(dialect, exc, request_id, incoming_request(request, b""))
-                self.log_access(dialect.name, "<unknown>", request, response, request_id, exc, None, started)
+                code = vendor_code(dialect, exc)
+                self.record(dialect.name, response, code, {}, started)
+                self.log_access(dialect.name, "<unknown>", request, response, request_id, exc, None, started, code)
                 return response
+        started = time.perf_counter()
         response = JSONResponse({"error": "not found", "path": path}, status_code=404)
-        self.log_access("-", "<unknown>", request, response, "", None, None, time.perf_counter())
+        self.metrics.observe_request("-", 404, "not_found", time.perf_counter() - started, None)
+        self.log_access("-", "<unknown>", request, response, "", None, None, started)
         return response
 
-    def log_access(self, dialect_name, route, request, response, request_id, error, call, started) -> None:
+    def log_access(self, dialect_name, route, request, response, request_id, error, call, started, code=None) -> None:
         """One JSON line per request. Never card numbers, image bytes or secrets."""
         if not access_log.isEnabledFor(logging.INFO):
             return
@@ -172,12 +284,44 @@ class Gateway:
             "route": route,
             "status": response.status_code,
             "error": error_label(error),
+            "code": code if error is not None else None,
             "latency_ms": round((time.perf_counter() - started) * 1000.0, 1),
             "client": request.client.host if request.client else "",
         }
         if call is not None and call.credential:
             record["credential"] = call.credential
         access_log.info(json.dumps(record, ensure_ascii=False))
+
+
+@dataclass
+class LocalAnswer:
+    """The engine's answer to one request: the response, and what led to it (shadow mode compares it)."""
+
+    response: Response | None = None
+    call: EngineCall | None = None
+    error: BaseException | None = None
+    image: bytes | None = None  # the bytes the engine read
+
+
+def vendor_code(dialect: Dialect, error: BaseException | None) -> str:
+    """The vendor's own error code for `error` ("ok" for none), for metrics and logs.
+
+    Asked of the dialect: its `error_code(exc)` method if it has one, else an
+    `error_code_for(exc)` function in its module (the convention the adapters
+    follow for their error tables); failing both, the neutral error name.
+    """
+    if error is None:
+        return "ok"
+    lookup = getattr(dialect, "error_code", None)
+    if lookup is None:
+        module = sys.modules.get(type(dialect).__module__)
+        lookup = getattr(module, "error_code_for", None)
+    if lookup is not None:
+        try:
+            return str(lookup(error))
+        except Exception:  # metrics must never break a request
+            pass
+    return error_label(error) or "error"
 
 
 def error_label(error: BaseException | None) -> str | None:
@@ -240,10 +384,18 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        ready = gateway.engine is not None and getattr(gateway.engine, "ready", True)
-        return JSONResponse({"ready": bool(ready)}, status_code=200 if ready else 503)
+        ready = gateway.ready
+        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+
+    async def metrics(request: Request) -> Response:
+        text = gateway.metrics.render()
+        if gateway.shadow is not None:
+            text += render_shadow_metrics(gateway.shadow.counters)
+        return Response(text, media_type=METRICS_CONTENT_TYPE)
 
     routes = [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])]
+    if config["metrics"]["enabled"]:
+        routes.append(Route("/metrics", metrics, methods=["GET"]))
     for dialect in dialects:
         for path, methods in dialect.routes():
             routes.append(Route(path, _endpoint(gateway, dialect, path, methods), name=f"{dialect.name}:{path}"))

@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import sys
+import time
 
 from gateway.config import VENDORS, ConfigError, load_config, vendors_without_credentials
 
@@ -62,13 +63,39 @@ def configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(message)s")
 
 
+def warm_up(engine) -> float:
+    """Read one synthetic image so the first real request does not pay for lazy set-up; seconds taken.
+
+    The image holds no card, so the read usually ends in an engine error: that is fine,
+    the networks have run once either way.
+    """
+    import cv2
+    import numpy as np
+
+    from engine.errors import EngineError
+    from engine.types import ReadOptions
+
+    image = np.full((540, 856, 3), 180, np.uint8)
+    cv2.rectangle(image, (40, 40), (816, 500), (90, 60, 30), -1)
+    cv2.putText(image, "6222 0000 0000 0000", (90, 330), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (240, 240, 240), 4)
+    jpeg = cv2.imencode(".jpg", image)[1].tobytes()
+    started = time.perf_counter()
+    for _ in range(2):
+        try:
+            engine.read(jpeg, ReadOptions())
+        except EngineError:
+            pass
+    return time.perf_counter() - started
+
+
 def build_app(config_path: str | None, allow_unsigned: bool):
-    """The shipped app: the real engine, every dialect."""
+    """The shipped app: the real engine, loaded and warmed, every dialect."""
     from engine import Engine
     from gateway.app import create_app
 
     config = load_config(config_path)
     engine = Engine.load()
+    log.info("engine loaded and warmed in %.2f s", warm_up(engine))
     return create_app(config, engine, allow_unsigned=allow_unsigned)
 
 
@@ -102,6 +129,8 @@ def serve_command(args: argparse.Namespace) -> int:
     hconfig.workers = args.workers
     hconfig.accesslog = None  # the gateway writes its own access line
     hconfig.errorlog = logging.getLogger("hypercorn.error")
+    # After the drain below (or, with several workers, Hypercorn's own), requests still running get this long.
+    hconfig.graceful_timeout = float(config["server"]["drain_timeout_s"])
 
     if args.workers > 1:
         from hypercorn.run import run
@@ -125,10 +154,36 @@ def serve_command(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         log.info("cardgate serving on %s", hconfig.bind[0])
-        await serve(app, hconfig, shutdown_trigger=stop.wait)
+        await serve_until(app, hconfig, stop, float(config["server"]["drain_timeout_s"]))
 
     asyncio.run(main())
     return 0
+
+
+async def serve_until(app, hconfig, stop: asyncio.Event, drain_timeout: float) -> None:
+    """Serve `app` until `stop` is set, then shut down gracefully.
+
+    Draining first: /readyz turns 503 (load balancers stop sending), new requests
+    get the dialect's ShuttingDownError answer, and requests in flight finish (up
+    to `drain_timeout` s). Only then does Hypercorn stop listening.
+    """
+    from hypercorn.asyncio import serve
+
+    gateway = app.state.gateway
+    shutdown = asyncio.Event()
+
+    async def drain_on_stop() -> None:
+        await stop.wait()
+        log.info("shutting down: draining %d request(s) in flight", gateway.metrics.in_flight)
+        if not await gateway.drain(drain_timeout):
+            log.warning("drain timeout (%.0f s) reached with %d request(s) in flight", drain_timeout, gateway.metrics.in_flight)
+        shutdown.set()
+
+    drainer = asyncio.create_task(drain_on_stop())
+    try:
+        await serve(app, hconfig, shutdown_trigger=shutdown.wait)
+    finally:
+        drainer.cancel()
 
 
 def add_serve_command(subparsers) -> None:

@@ -9,6 +9,12 @@ Layout (every table optional):
     [engine]  threads = 1                           engine reads running at once
               queue_size = 8                        reads waiting; more -> busy error
     [limits]  max_body_bytes = 0                    0: each dialect's own limit
+    [rate_limits] per_second = 0.0                  per credential, 0: no limit (gateway/ratelimit.py)
+              burst = 0                             bucket size, 0: max(1, per_second)
+              [rate_limits.credentials] KEY = 5.0   per key id, overrides per_second
+    [server]  drain_timeout_s = 30.0                graceful shutdown: wait for in-flight requests
+    [metrics] enabled = true                        GET /metrics (Prometheus text format)
+              server_timing = false                 Server-Timing header (fetch, queue, engine, app)
     [log]     level = "INFO"
 """
 from __future__ import annotations
@@ -23,6 +29,9 @@ DEFAULTS: dict[str, Any] = {
     "fetch": {"allow_private": False, "user_agent": "cardgate/0.1"},
     "engine": {"threads": 1, "queue_size": 8},
     "limits": {"max_body_bytes": 0},
+    "rate_limits": {"per_second": 0.0, "burst": 0, "credentials": {}},
+    "server": {"drain_timeout_s": 30.0},
+    "metrics": {"enabled": True, "server_timing": False},
     "log": {"level": "INFO"},
 }
 
@@ -33,9 +42,22 @@ _TYPES: dict[tuple[str, str], type | tuple[type, ...]] = {
     ("engine", "threads"): int,
     ("engine", "queue_size"): int,
     ("limits", "max_body_bytes"): int,
+    ("rate_limits", "per_second"): (int, float),
+    ("rate_limits", "burst"): int,
+    ("rate_limits", "credentials"): dict,
+    ("server", "drain_timeout_s"): (int, float),
+    ("metrics", "enabled"): bool,
+    ("metrics", "server_timing"): bool,
     ("log", "level"): str,
 }
-_MINIMUM = {("engine", "threads"): 1, ("engine", "queue_size"): 0, ("limits", "max_body_bytes"): 0}
+_MINIMUM = {
+    ("engine", "threads"): 1,
+    ("engine", "queue_size"): 0,
+    ("limits", "max_body_bytes"): 0,
+    ("rate_limits", "per_second"): 0,
+    ("rate_limits", "burst"): 0,
+    ("server", "drain_timeout_s"): 0,
+}
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -81,12 +103,16 @@ def _validate(config: dict) -> None:
     for (table, key), expected in _TYPES.items():
         value = config[table].get(key)
         # bool is an int in Python: refuse true/false where a number is meant
-        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        numeric = expected is int or (isinstance(expected, tuple) and int in expected)
+        if not isinstance(value, expected) or (numeric and isinstance(value, bool)):
             name = expected.__name__ if isinstance(expected, type) else "/".join(t.__name__ for t in expected)
             raise ConfigError(f"{table}.{key} must be {name}, got {value!r}")
         minimum = _MINIMUM.get((table, key))
         if minimum is not None and value < minimum:
             raise ConfigError(f"{table}.{key} must be >= {minimum}, got {value}")
+    for key, rate in config["rate_limits"]["credentials"].items():
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate < 0:
+            raise ConfigError(f"rate_limits.credentials.{key} must be a number >= 0 (requests per second)")
     if config["log"]["level"].upper() not in _LOG_LEVELS:
         raise ConfigError(f"log.level must be one of {', '.join(_LOG_LEVELS)}")
     for vendor in VENDORS:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -23,29 +24,58 @@ class EngineRunner:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="engine")
         self._lock = threading.Lock()
         self._pending = 0  # running + queued; decremented by the worker when the call really ends
+        self._running = 0
 
     @property
     def pending(self) -> int:
         return self._pending
+
+    @property
+    def running(self) -> int:
+        return self._running
+
+    @property
+    def queued(self) -> int:
+        return max(0, self._pending - self._running)
 
     def _release(self, _future: Any) -> None:
         with self._lock:
             self._pending -= 1
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        result, _, _ = await self.run_timed(fn, *args)
+        return result
+
+    async def run_timed(self, fn: Callable[..., Any], *args: Any) -> tuple[Any, float, float]:
+        """(result, seconds waited for a thread, seconds the call ran). Raises what `fn` raises."""
         with self._lock:
             if self._pending >= self.threads + self.queue_size:
                 raise EngineBusyError(f"{self._pending} engine calls pending")
             self._pending += 1
+        submitted = time.perf_counter()
+        times = [0.0, 0.0]  # started, ended (perf_counter), written by the worker thread
+
+        def call() -> Any:
+            times[0] = time.perf_counter()
+            with self._lock:
+                self._running += 1
+            try:
+                return fn(*args)
+            finally:
+                times[1] = time.perf_counter()
+                with self._lock:
+                    self._running -= 1
+
         try:
-            future = self._pool.submit(fn, *args)
+            future = self._pool.submit(call)
         except BaseException:
             self._release(None)
             raise
         # Released when the thread finishes, not when the awaiting request goes away:
         # a cancelled request must not free a slot its read is still occupying.
         future.add_done_callback(self._release)
-        return await asyncio.wrap_future(future)
+        result = await asyncio.wrap_future(future)
+        return result, times[0] - submitted, times[1] - times[0]
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

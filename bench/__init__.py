@@ -1,0 +1,1 @@
+"""Load benchmark for a running gateway: `python -m bench.run --help`."""

@@ -1,0 +1,198 @@
+"""Real request bodies for each dialect, signed the way the vendors' SDKs sign them.
+
+`build_request(dialect, image, creds, host)` returns (method, path, headers, body)
+for one bank card read; `outcome(dialect, status, body)` says whether the answer
+is a success and which vendor code it carries. Credentials come from the
+gateway's own TOML file (`Credentials.from_config`): the first key of each
+vendor is used; a vendor without one is sent unsigned (served only when the
+gateway allows unsigned requests, i.e. bound to loopback).
+
+The signers are small re-implementations of the published algorithms
+(Tencent TC3-HMAC-SHA256, Huawei SDK-HMAC-SHA256, the myqcloud multi-use
+signature); tests/test_ops_bench.py checks the gateway accepts what they sign.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import quote, urlencode
+
+DIALECTS = ("tencent", "huawei", "facepp", "myqcloud", "hex")
+HUAWEI_PROJECT = "0123456789abcdef0123456789abcdef"
+USER_AGENT = "cardgate-bench/0.1"
+
+
+@dataclass
+class Credentials:
+    tencent: tuple[str, str] | None = None  # (SecretId, SecretKey)
+    huawei: tuple[str, str] | None = None  # (AK, SK)
+    huawei_token: str | None = None
+    facepp: tuple[str, str] | None = None  # (api_key, api_secret)
+    myqcloud: tuple[str, str, str, str] | None = None  # (appid, secret_id, secret_key, bucket)
+    hex_token: tuple[str, str] | None = None  # (header name, token)
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Credentials":
+        def first(table: dict | None):
+            return next(iter((table or {}).items()), None)
+
+        creds = cls()
+        tencent, huawei, facepp = (config.get(v) or {} for v in ("tencent", "huawei", "facepp"))
+        creds.tencent = first(tencent.get("credentials"))
+        creds.huawei = first(huawei.get("credentials"))
+        creds.huawei_token = next(iter(huawei.get("tokens") or []), None)
+        creds.facepp = first(facepp.get("credentials"))
+        app = first((config.get("myqcloud") or {}).get("apps"))
+        if app:
+            appid, settings = app
+            bucket = next(iter(settings.get("buckets") or []), "")
+            creds.myqcloud = (str(appid), settings["secret_id"], settings["secret_key"], bucket)
+        hexcfg = config.get("hex") or {}
+        token = hexcfg.get("token") or next(iter(hexcfg.get("tokens") or []), None)
+        if token:
+            creds.hex_token = (hexcfg.get("token_header", "authorization"), token)
+        return creds
+
+
+# --- signers ------------------------------------------------------------------------------------
+
+
+def _sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def tc3_authorization(secret_id: str, secret_key: str, host: str, body: bytes, timestamp: int) -> str:
+    """Tencent TC3-HMAC-SHA256 over POST / with the SDK's signed headers (content-type;host)."""
+    date = datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d")
+    canonical = "\n".join(
+        ["POST", "/", "", f"content-type:application/json\nhost:{host}\n", "content-type;host", _sha256_hex(body)]
+    )
+    scope = f"{date}/ocr/tc3_request"
+    to_sign = f"TC3-HMAC-SHA256\n{timestamp}\n{scope}\n{_sha256_hex(canonical.encode())}"
+
+    def mac(key: bytes, msg: str) -> bytes:
+        return hmac.new(key, msg.encode(), hashlib.sha256).digest()
+
+    signing = mac(mac(mac(("TC3" + secret_key).encode(), date), "ocr"), "tc3_request")
+    signature = hmac.new(signing, to_sign.encode(), hashlib.sha256).hexdigest()
+    return f"TC3-HMAC-SHA256 Credential={secret_id}/{scope}, SignedHeaders=content-type;host, Signature={signature}"
+
+
+def huawei_authorization(ak: str, sk: str, path: str, headers: dict[str, str], body: bytes) -> str:
+    """Huawei SDK-HMAC-SHA256: every header given is signed (names lower-cased, sorted)."""
+    names = sorted(name.lower() for name in headers)
+    values = {name.lower(): value for name, value in headers.items()}
+    uri = "/".join(quote(segment, safe="~") for segment in path.split("/"))
+    if not uri.endswith("/"):
+        uri += "/"
+    canonical_headers = "".join(f"{name}:{values[name].strip()}\n" for name in names)
+    canonical = "\n".join(["POST", uri, "", canonical_headers, ";".join(names), _sha256_hex(body)])
+    to_sign = f"SDK-HMAC-SHA256\n{values['x-sdk-date']}\n{_sha256_hex(canonical.encode())}"
+    signature = hmac.new(sk.encode(), to_sign.encode(), hashlib.sha256).hexdigest()
+    return f"SDK-HMAC-SHA256 Access={ak}, SignedHeaders={';'.join(names)}, Signature={signature}"
+
+
+def myqcloud_authorization(appid: str, secret_id: str, secret_key: str, bucket: str, now: int, ttl: int = 300) -> str:
+    """The multi-use signature: base64(HMAC-SHA1(key, plain) + plain), in qcloud-image's layout."""
+    plain = f"a={appid}&b={bucket}&k={secret_id}&e={now + ttl}&t={now}&r={random.randint(0, 10**9)}&f="
+    digest = hmac.new(secret_key.encode(), plain.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest + plain.encode()).decode()
+
+
+# --- requests --------------------------------------------------------------------------------
+
+
+def build_request(dialect: str, image: bytes, creds: Credentials, host: str, now: float | None = None):
+    """(method, path, headers, body) reading `image` in `dialect`; `host` is the Host header to sign."""
+    now_i = int(now if now is not None else time.time())
+    b64 = base64.b64encode(image).decode()
+    if dialect == "tencent":
+        body = json.dumps({"ImageBase64": b64}).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-TC-Action": "BankCardOCR",
+            "X-TC-Version": "2018-11-19",
+            "X-TC-Timestamp": str(now_i),
+            "X-TC-Region": "ap-guangzhou",
+        }
+        if creds.tencent:
+            headers["Authorization"] = tc3_authorization(*creds.tencent, host, body, now_i)
+        return "POST", "/", headers, body
+    if dialect == "huawei":
+        path = f"/v2/{HUAWEI_PROJECT}/ocr/bankcard"
+        body = json.dumps({"image": b64}).encode()
+        headers = {"Content-Type": "application/json;charset=utf-8", "User-Agent": USER_AGENT}
+        if creds.huawei:
+            signed = {
+                **headers,
+                "Host": host,
+                "X-Project-Id": HUAWEI_PROJECT,
+                "X-Sdk-Date": datetime.fromtimestamp(now_i, timezone.utc).strftime("%Y%m%dT%H%M%SZ"),
+            }
+            headers = {k: v for k, v in signed.items() if k != "Host"}
+            headers["Authorization"] = huawei_authorization(*creds.huawei, path, signed, body)
+        elif creds.huawei_token:
+            headers["X-Auth-Token"] = creds.huawei_token
+        return "POST", path, headers, body
+    if dialect == "facepp":
+        fields = {"image_base64": b64}
+        if creds.facepp:
+            fields = {"api_key": creds.facepp[0], "api_secret": creds.facepp[1], **fields}
+        body = urlencode(fields).encode()
+        return "POST", "/cardpp/v1/ocrbankcard", {"Content-Type": "application/x-www-form-urlencoded"}, body
+    if dialect == "myqcloud":
+        appid, bucket = (creds.myqcloud[0], creds.myqcloud[3]) if creds.myqcloud else ("1250000000", "")
+        fields = {"appid": appid, "image": b64}
+        if bucket:
+            fields["bucket"] = bucket
+        headers = {"Content-Type": "application/json"}
+        if creds.myqcloud:
+            headers["Authorization"] = myqcloud_authorization(*creds.myqcloud[:3], bucket, now_i)
+        return "POST", "/ocr/bankcard", headers, json.dumps(fields).encode()
+    if dialect == "hex":
+        headers = {"Content-Type": "application/json"}
+        if creds.hex_token:
+            headers[creds.hex_token[0]] = creds.hex_token[1]
+        body = json.dumps({"image": b64, "session_id": uuid.uuid4().hex[:12]}).encode()
+        return "POST", "/hex/ocrapi/creditcardocr", headers, body
+    raise ValueError(f"unknown dialect {dialect!r}")
+
+
+def outcome(dialect: str, status: int, body: bytes) -> tuple[bool, str]:
+    """(success, vendor code) of one answer."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return False, f"http{status}"
+    if dialect == "tencent":
+        error = (data.get("Response") or {}).get("Error")
+        return (error is None and status == 200), (error or {}).get("Code", "ok")
+    if dialect == "huawei":
+        return status == 200 and "result" in data, data.get("error_code", "ok")
+    if dialect == "facepp":
+        return status == 200 and "bank_cards" in data, str(data.get("error_message", "ok")).split(":")[0]
+    if dialect == "myqcloud":
+        code = data.get("code")
+        return code == 0, "ok" if code == 0 else str(code)
+    if dialect == "hex":
+        code = data.get("errorcode")
+        return code == 0, "ok" if code == 0 else str(code)
+    raise ValueError(dialect)
+
+
+# Each vendor's documented throttling answer (what the gateway sends when the engine queue is full).
+BUSY_CODES = {
+    "tencent": {"RequestLimitExceeded"},
+    "huawei": {"ModelArts.4401", "APIG.0308"},
+    "facepp": {"CONCURRENCY_LIMIT_EXCEEDED"},
+    "myqcloud": {"15"},
+    "hex": {"-5208"},
+}
