@@ -18,6 +18,7 @@ import sys
 import time
 
 from gateway.config import VENDORS, ConfigError, load_config, vendors_without_credentials
+from gateway.migrate.commands import add_compare_command, add_report_command
 
 log = logging.getLogger("cardgate.cli")
 
@@ -232,7 +233,7 @@ def add_eval_command(subparsers) -> None:
 
 
 # Each adds one subcommand.
-COMMANDS = [add_serve_command, add_scan_command, add_eval_command]
+COMMANDS = [add_serve_command, add_scan_command, add_eval_command, add_compare_command, add_report_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

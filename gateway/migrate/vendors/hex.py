@@ -1,0 +1,70 @@
+"""The self-hosted hex API, client side: JSON with an optional token header, and its answers.
+
+Settings (all optional): `token`, `token_header` (default "Authorization").
+The client's own token header is ours and is never forwarded.
+"""
+from __future__ import annotations
+
+import base64
+import json
+
+from adapters.base import IncomingRequest
+from gateway.migrate.wire import Outcome, Reply, WireRequest, digits, endpoint, host_of, normalize_bank, normalize_expiry
+
+REQUIRED: tuple[str, ...] = ()
+PATH = "/hex/ocrapi/creditcardocr"
+ITEMS = {"卡号": "number", "卡类型": "kind", "银行信息": "bank", "有效期": "expiry"}
+
+
+def signed_post(body: bytes, base_url: str, settings: dict) -> WireRequest:
+    url = endpoint(base_url, PATH)
+    headers = [("Content-Type", "application/json"), ("Host", host_of(url))]
+    if settings.get("token"):
+        headers.append((str(settings.get("token_header") or "Authorization"), str(settings["token"])))
+    return WireRequest("POST", url, headers, body)
+
+
+def request_for_image(image: bytes, base_url: str, settings: dict, now: float) -> WireRequest:
+    body = {
+        "image": base64.b64encode(image).decode("ascii"),
+        "options": {
+            "enable_border_check": True,
+            "enable_reshoot_check": True,
+            "enable_copy_check": True,
+            "enable_recognize_warn_code": True,
+            "ret_card_no_image": False,
+        },
+    }
+    return signed_post(json.dumps(body).encode(), base_url, settings)
+
+
+def resign(req: IncomingRequest, base_url: str, settings: dict, now: float) -> WireRequest:
+    return signed_post(req.body, base_url, settings)
+
+
+def outcome(reply: Reply) -> Outcome:
+    try:
+        payload = json.loads(reply.body)
+        code = int(payload["errorcode"])
+    except (ValueError, KeyError, TypeError):
+        return Outcome(failure=f"unreadable answer (HTTP {reply.status})")
+    if code != 0:
+        return Outcome(error_code=str(code))
+    found = {"number": "", "kind": "", "bank": "", "expiry": ""}
+    for item in payload.get("items") or []:
+        name = ITEMS.get(item.get("item")) if isinstance(item, dict) else None
+        if name:
+            found[name] = str(item.get("itemstring") or "")
+    if "recognize_warn_code" in payload:
+        warnings = sorted(str(code) for code in payload["recognize_warn_code"] or [])
+    elif "warncode" in payload:
+        warnings = [str(payload["warncode"])] if payload["warncode"] else []
+    else:
+        warnings = None  # the client asked for no warnings: nothing to compare
+    return Outcome(
+        number=digits(found["number"]),
+        expiry=normalize_expiry(found["expiry"]),
+        bank=normalize_bank(found["bank"]),
+        kind=found["kind"],
+        warnings=warnings,
+    )

@@ -1,0 +1,89 @@
+"""Huawei Cloud OCR v2 bank card, client side: SDK-HMAC-SHA256 (AK/SK) or X-Auth-Token, and its answers.
+
+Settings: `access_key` + `secret_key` (or `token` for X-Auth-Token), and
+`project_id` (shadow mode falls back to the project id of the client's path).
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from urllib.parse import quote, unquote, urlsplit
+
+from adapters.base import IncomingRequest
+from gateway.migrate.wire import Outcome, Reply, WireRequest, digits, endpoint, host_of, normalize_bank, normalize_expiry
+
+REQUIRED: tuple[str, ...] = ()  # access_key + secret_key, or token: checked in check_settings
+CONTENT_TYPE = "application/json;charset=utf-8"
+USER_AGENT = "cardgate-shadow/0.1"
+
+
+def check_settings(settings: dict) -> list[str]:
+    if settings.get("token") or (settings.get("access_key") and settings.get("secret_key")):
+        return []
+    return ["access_key", "secret_key"]
+
+
+def canonical_uri(path: str) -> str:
+    uri = "/".join(quote(unquote(segment), safe="~") for segment in path.split("/"))
+    return uri if uri.endswith("/") else uri + "/"
+
+
+def sign_aksk(method: str, url: str, headers: list[tuple[str, str]], body: bytes, access_key: str, secret_key: str) -> str:
+    """The Authorization header over every header given (names lower-cased, sorted)."""
+    signed = sorted((name.lower(), value.strip()) for name, value in headers)
+    names = ";".join(name for name, _ in signed)
+    parts = urlsplit(url)
+    canonical = "\n".join(
+        [method, canonical_uri(parts.path), parts.query]  # our URLs carry no query
+        + [f"{name}:{value}" for name, value in signed]
+        + ["", names, hashlib.sha256(body).hexdigest()]
+    )
+    sdk_date = dict(signed)["x-sdk-date"]
+    string_to_sign = f"SDK-HMAC-SHA256\n{sdk_date}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+    signature = hmac.new(secret_key.encode(), string_to_sign.encode(), hashlib.sha256).hexdigest()
+    return f"SDK-HMAC-SHA256 Access={access_key}, SignedHeaders={names}, Signature={signature}"
+
+
+def signed_post(body: bytes, base_url: str, project_id: str, settings: dict, now: float) -> WireRequest:
+    url = endpoint(base_url, f"/v2/{quote(project_id, safe='')}/ocr/bankcard")
+    headers = [("Content-Type", CONTENT_TYPE), ("Host", host_of(url)), ("User-Agent", USER_AGENT)]
+    if settings.get("access_key") and settings.get("secret_key"):
+        headers.append(("X-Sdk-Date", time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))))
+        authorization = sign_aksk("POST", url, headers, body, str(settings["access_key"]), str(settings["secret_key"]))
+        headers.append(("Authorization", authorization))
+    else:
+        headers.append(("X-Auth-Token", str(settings.get("token") or "")))
+    return WireRequest("POST", url, headers, body)
+
+
+def request_for_image(image: bytes, base_url: str, settings: dict, now: float) -> WireRequest:
+    body = json.dumps({"image": base64.b64encode(image).decode("ascii")}).encode()
+    return signed_post(body, base_url, str(settings.get("project_id") or "cardgate"), settings, now)
+
+
+def resign(req: IncomingRequest, base_url: str, settings: dict, now: float) -> WireRequest:
+    project_id = str(settings.get("project_id") or req.path_params.get("project_id") or "cardgate")
+    return signed_post(req.body, base_url, project_id, settings, now)
+
+
+def outcome(reply: Reply) -> Outcome:
+    try:
+        payload = json.loads(reply.body)
+    except ValueError:
+        return Outcome(failure=f"unreadable answer (HTTP {reply.status})")
+    if not isinstance(payload, dict):
+        return Outcome(failure=f"unreadable answer (HTTP {reply.status})")
+    if "error_code" in payload:
+        return Outcome(error_code=str(payload["error_code"]))
+    result = payload.get("result")
+    if not isinstance(result, dict):
+        return Outcome(failure=f"unreadable answer (HTTP {reply.status})")
+    return Outcome(
+        number=digits(result.get("card_number") or ""),
+        expiry=normalize_expiry(result.get("expiry_date") or ""),
+        bank=normalize_bank(result.get("bank_name") or ""),
+        kind=result.get("type") or "",
+    )

@@ -1,0 +1,75 @@
+"""Tencent legacy myqcloud /ocr/bankcard, client side: the multi-use signature, and its answers.
+
+Settings: `appid`, `secret_id`, `secret_key`, optional `bucket`. The mirrored
+request carries the upstream's appid and bucket (the client's are ours), and is
+always JSON: an uploaded image part travels as base64.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+
+from adapters.base import IncomingRequest
+from adapters.myqcloud import read_form
+from gateway.migrate.wire import Outcome, Reply, WireRequest, digits, endpoint, host_of, normalize_bank, normalize_expiry
+
+REQUIRED = ("appid", "secret_id", "secret_key")
+SIGN_VALIDITY_S = 60
+ITEMS = {"卡号": "number", "卡类型": "kind", "银行信息": "bank", "有效期": "expiry"}
+
+
+def multi_use_sign(appid: str, bucket: str, secret_id: str, secret_key: str, now: float) -> str:
+    """base64(HMAC-SHA1(secret_key, plain) + plain), the layout of qcloud_image.Auth.get_sign."""
+    t = int(now)
+    plain = f"a={appid}&b={bucket}&k={secret_id}&e={t + SIGN_VALIDITY_S}&t={t}&r={secrets.randbelow(10**9)}&f="
+    digest = hmac.new(secret_key.encode(), plain.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest + plain.encode()).decode("ascii")
+
+
+def signed_post(fields: dict, base_url: str, settings: dict, now: float) -> WireRequest:
+    appid, bucket = str(settings["appid"]), str(settings.get("bucket") or "")
+    body = {"appid": appid, **({"bucket": bucket} if bucket else {}), **fields}
+    url = endpoint(base_url, "/ocr/bankcard")
+    sign = multi_use_sign(appid, bucket, str(settings["secret_id"]), str(settings["secret_key"]), now)
+    headers = [("Content-Type", "application/json"), ("Host", host_of(url)), ("Authorization", sign)]
+    return WireRequest("POST", url, headers, json.dumps(body).encode())
+
+
+def request_for_image(image: bytes, base_url: str, settings: dict, now: float) -> WireRequest:
+    return signed_post({"image": base64.b64encode(image).decode("ascii")}, base_url, settings, now)
+
+
+def resign(req: IncomingRequest, base_url: str, settings: dict, now: float) -> WireRequest:
+    form = read_form(req)
+    fields = {}
+    if form.fields.get("url") is not None:
+        fields["url"] = form.fields["url"]
+    if form.has_image_file:
+        fields["image"] = base64.b64encode(form.image_file or b"").decode("ascii")
+    elif form.fields.get("image") is not None:
+        fields["image"] = form.fields["image"]
+    return signed_post(fields, base_url, settings, now)
+
+
+def outcome(reply: Reply) -> Outcome:
+    try:
+        payload = json.loads(reply.body)
+        code = int(payload["code"])
+    except (ValueError, KeyError, TypeError):
+        return Outcome(failure=f"unreadable answer (HTTP {reply.status})")
+    if code != 0:
+        return Outcome(error_code=str(code))
+    found = {"number": "", "kind": "", "bank": "", "expiry": ""}
+    for item in (payload.get("data") or {}).get("items") or []:
+        name = ITEMS.get(item.get("item")) if isinstance(item, dict) else None
+        if name:
+            found[name] = str(item.get("itemstring") or "")
+    return Outcome(
+        number=digits(found["number"]),
+        expiry=normalize_expiry(found["expiry"]),
+        bank=normalize_bank(found["bank"]),
+        kind=found["kind"],
+    )
