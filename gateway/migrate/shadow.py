@@ -4,9 +4,10 @@ answer = "local":    the engine answers; the request, re-signed with the
                      upstream's credentials, is mirrored to the upstream.
 answer = "upstream": the upstream answers (status, body and content type
                      relayed: the gateway is a proxy); the engine's reading is
-                     the mirror. When nothing comes back from the upstream, the
-                     engine answers (on_upstream_failure = "local") or the
-                     dialect's internal error does ("error").
+                     the mirror. When nothing comes back from the upstream (or
+                     nothing readable in its dialect), the engine answers
+                     (on_upstream_failure = "local") or the dialect's internal
+                     error does ("error").
 
 Only requests that passed the dialect's own authentication are mirrored or
 proxied: the upstream's credentials are never lent to an unknown caller.
@@ -132,15 +133,16 @@ class Shadow:
             return local.response, local
 
         reply = await self._call_upstream(settings, client, incoming)
-        if reply.failure is None:
+        failure = reply.failure or read_outcome(client, reply).failure
+        if failure is None:
             self._submit(dialect.name, lambda: self._mirror_local(settings, client, reply, request_id, answer_locally))
             return relay(reply), None
 
-        # Nothing came back from the answering upstream.
+        # Nothing usable came back from the answering upstream (no answer, or not one in its dialect).
         self.counters.count_fallback(dialect.name)
-        log.warning("shadow %s %s: upstream failed (%s)", dialect.name, request_id, reply.failure)
+        log.warning("shadow %s %s: upstream failed (%s)", dialect.name, request_id, failure)
         if settings.on_upstream_failure == "error":
-            response = dialect.render_error(UpstreamUnavailable(reply.failure), request_id, incoming)
+            response = dialect.render_error(UpstreamUnavailable(failure), request_id, incoming)
             return response, None
         local, local_ms = await self._timed(answer_locally)
         self._record(settings, client, request_id, reply, local, local_ms, answered_by="local (upstream failed)")
