@@ -132,6 +132,9 @@ def serve_command(args: argparse.Namespace) -> int:
     hconfig.errorlog = logging.getLogger("hypercorn.error")
     # After the drain below (or, with several workers, Hypercorn's own), requests still running get this long.
     hconfig.graceful_timeout = float(config["server"]["drain_timeout_s"])
+    # Request line + headers: Tencent's GET form carries the image in the query string (the vendor
+    # allows 32 KB); the same 64 KiB as deploy/nginx.conf's large_client_header_buffers.
+    hconfig.h11_max_incomplete_size = 64 * 1024
 
     if args.workers > 1:
         from hypercorn.run import run
