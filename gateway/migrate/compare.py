@@ -113,7 +113,7 @@ async def compare_images(
 
     async def one(path: str, http: httpx.AsyncClient) -> dict:
         async with gate:
-            record_id = os.path.relpath(path, base_dir)
+            record_id = os.path.relpath(os.path.abspath(path), base_dir)
             try:
                 with open(path, "rb") as fh:
                     image = fh.read()
@@ -180,6 +180,7 @@ def run(args) -> int:
             concurrency=args.concurrency,
             timeout_s=args.timeout,
             progress=progress,
+            base_dir=os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in images]),
             thumbnails=thumbnails,
         )
     )

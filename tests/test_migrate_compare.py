@@ -1,0 +1,181 @@
+"""`cardgate compare` and `cardgate report`: two gateways (FakeEngine) play the two endpoints."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gateway.app import create_app
+from gateway.cli import main
+from gateway.migrate.fields import comparison_record
+from gateway.migrate.report import summarize
+from gateway.migrate.wire import Outcome, Reply, mask
+from tests.fakes import FakeEngine, fake_card_image, make_reading
+from tests.test_migrate_support import DIALECTS, closed_port_url, with_check_digit
+
+NUMBERS = [with_check_digit(body) for body in ("622576008812345", "621700001003038545", "622848033034644")]
+
+
+class OffByOneEngine(FakeEngine):
+    """Reads the number from the image, but gets the last digit wrong on one card."""
+
+    def __init__(self, wrong: str):
+        super().__init__(make_reading(), number_from_image=True)
+        self.wrong = wrong
+
+    def read(self, image, options):
+        reading = super().read(image, options)
+        if reading.number == self.wrong:
+            reading.number = reading.number[:-1] + str((int(reading.number[-1]) + 1) % 10)
+        return reading
+
+
+def write_credentials(path, dialect: str, a: dict, b: dict) -> str:
+    def table(values: dict) -> str:
+        return "".join(f'{key} = "{value}"\n' for key, value in values.items())
+
+    path.write_text(f"[a]\n{table(a)}[b]\n{table(b)}", encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture
+def images(tmp_path):
+    folder = tmp_path / "cards"
+    (folder / "sub").mkdir(parents=True)
+    paths = [folder / "c1.jpg", folder / "c2.jpg", folder / "sub" / "c3.jpg"]
+    for path, number in zip(paths, NUMBERS):
+        path.write_bytes(fake_card_image(number))
+    (folder / "notes.txt").write_text("not an image")
+    labels = folder / "labels.tsv"
+    labels.write_text(
+        "file\tkind\tcard_number\texpiry\n"
+        f"c1.jpg\tfull_card\t{NUMBERS[0]}\t08/22\n"
+        f"c2.jpg\tfull_card\t{NUMBERS[1]}\t\n"
+        f"sub/c3.jpg\tfull_card\t{NUMBERS[2]}\t09/30\n"
+        f"c1.jpg\tnumber_segment\t1234\t\n",
+        encoding="utf-8",
+    )
+    return folder, labels
+
+
+def test_compare_tencent_with_labels(tmp_path, live_gateway, images, capsys):
+    folder, labels = images
+    a = live_gateway(create_app({"tencent": {"credentials": {"AKIDA": "secret-a"}}}, FakeEngine(number_from_image=True), allow_unsigned=False))
+    b = live_gateway(create_app({"tencent": {"credentials": {"AKIDB": "secret-b"}}}, OffByOneEngine(NUMBERS[1]), allow_unsigned=False))
+    creds = write_credentials(tmp_path / "creds.toml", "tencent", {"secret_id": "AKIDA", "secret_key": "secret-a"},
+                              {"secret_id": "AKIDB", "secret_key": "secret-b"})
+    out = tmp_path / "report"
+    rc = main(["compare", "--dialect", "tencent", "--a", a, "--b", b, "--credentials", creds,
+               "--labels", str(labels), "--out", str(out), str(folder)])
+    assert rc == 0
+    err = capsys.readouterr().err
+    assert "compare 3/3" in err
+
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    summary, records = report["summary"], report["records"]
+    assert [r["id"] for r in records] == ["c1.jpg", "c2.jpg", "sub/c3.jpg"]  # relative to the images' folder
+    assert summary["records"] == 3 and summary["agree"] == 2
+    assert summary["fields"]["number"] == {"compared": 3, "agree": 2, "rate": round(2 / 3, 4)}
+    assert summary["fields"]["error_code"]["agree"] == 3
+    assert summary["sides"]["a"]["score"]["number_right"] == 3
+    assert summary["sides"]["b"]["score"]["number_right"] == 2
+    # make_reading's expiry is 08/22 whatever the card: right on c1 only (c2 has no labelled expiry)
+    assert summary["sides"]["a"]["score"]["expiry_labelled"] == 2
+    assert summary["sides"]["a"]["score"]["expiry_right"] == 1
+    assert summary["sides"]["a"]["latency_ms"]["count"] == 3
+
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Agreement per field" in html and "<img" not in html
+    for number in NUMBERS:
+        assert number not in html and number not in (out / "report.json").read_text(encoding="utf-8")
+    assert mask(NUMBERS[1]) in html
+
+
+@pytest.mark.parametrize("dialect", list(DIALECTS))
+def test_compare_signs_every_dialect(tmp_path, live_gateway, images, dialect):
+    """Each dialect's request_for_image passes the real verifier of a gateway holding the keys."""
+    folder, _ = images
+    engine = FakeEngine(number_from_image=True)
+    url = live_gateway(create_app({dialect: DIALECTS[dialect]["vendor"]}, engine, allow_unsigned=False))
+    shadow_keys = DIALECTS[dialect]["shadow"]
+    creds = write_credentials(tmp_path / "creds.toml", dialect, shadow_keys, shadow_keys)
+    out = tmp_path / "out"
+    assert main(["compare", "--dialect", dialect, "--a", url, "--b", url, "--credentials", creds,
+                 "--out", str(out), str(folder / "c1.jpg")]) == 0
+    record = json.loads((out / "report.json").read_text())["records"][0]
+    assert record["agree"] is True, record
+    assert record["sides"]["a"]["number"] == mask(NUMBERS[0])
+    assert len(engine.calls) == 2
+
+
+def test_compare_counts_an_unreachable_side(tmp_path, live_gateway, images):
+    folder, _ = images
+    url = live_gateway(create_app({"hex": {}}, FakeEngine(number_from_image=True)))
+    out = tmp_path / "out"
+    assert main(["compare", "--dialect", "hex", "--a", url, "--b", closed_port_url(), "--out", str(out), str(folder)]) == 0
+    summary = json.loads((out / "report.json").read_text())["summary"]
+    assert summary["sides"]["b"]["failures"] == 3 and summary["sides"]["b"]["failure_reasons"] == {"connect": 3}
+    assert summary["sides"]["a"]["failures"] == 0 and summary["compared"] == 0
+
+
+def test_compare_with_thumbnails(tmp_path, live_gateway):
+    import cv2
+    import numpy as np
+
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), np.full((300, 480, 3), 200, np.uint8))
+    url = live_gateway(create_app({"hex": {}}, FakeEngine()))
+    out = tmp_path / "out"
+    assert main(["compare", "--dialect", "hex", "--a", url, "--b", url, "--thumbnails", "--out", str(out), str(photo)]) == 0
+    assert "data:image/jpeg;base64," in (out / "report.html").read_text()
+
+
+def test_compare_refuses_missing_credentials(tmp_path, images, capsys):
+    folder, _ = images
+    assert main(["compare", "--dialect", "huawei", "--a", "http://x", "--b", "http://y", str(folder)]) == 2
+    assert "side a needs" in capsys.readouterr().err
+
+
+def test_report_from_shadow_records(tmp_path, capsys):
+    ok = Reply(status=200, latency_ms=12.0)
+    records = [
+        comparison_record("tencent", "shadow", "r1", [("upstream", Outcome(number=NUMBERS[0], expiry="08/22"), ok),
+                                                       ("local", Outcome(number=NUMBERS[0], expiry="08/22"), ok)], answered_by="upstream"),
+        comparison_record("tencent", "shadow", "r2", [("upstream", Outcome(number=NUMBERS[1]), ok),
+                                                       ("local", Outcome(number=NUMBERS[2]), ok)], answered_by="upstream"),
+        comparison_record("tencent", "shadow", "r3", [("upstream", Outcome(failure="timeout"), Reply(None, failure="timeout")),
+                                                       ("local", Outcome(error_code="FailedOperation.NoBankCardError"), ok)]),
+        comparison_record("hex", "shadow", "r4", [("upstream", Outcome(number=NUMBERS[0]), ok), ("local", Outcome(number=NUMBERS[0]), ok)]),
+    ]
+    path = tmp_path / "shadow.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records) + "{cut short", encoding="utf-8")
+    out = tmp_path / "report"
+    assert main(["report", str(path), "--out", str(out), "--dialect", "tencent"]) == 0
+    summary = json.loads((out / "report.json").read_text())["summary"]
+    assert summary["records"] == 3 and summary["compared"] == 2 and summary["agree"] == 1
+    assert summary["fields"]["number"] == {"compared": 2, "agree": 1, "rate": 0.5}
+    assert summary["sides"]["upstream"]["failure_reasons"] == {"timeout": 1}
+    assert summary["sides"]["local"]["error_codes"] == {"FailedOperation.NoBankCardError": 1}
+    html = (out / "report.html").read_text()
+    assert "r2" in html and "timeout" in html
+    assert all(number not in html for number in NUMBERS)
+
+
+def test_report_of_a_missing_file_says_so(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "none.jsonl")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_summary_of_no_records():
+    summary = summarize([])
+    assert summary["records"] == 0 and summary["agreement"] is None
+
+
+def test_compare_defaults_to_the_labelled_images(tmp_path, live_gateway, images):
+    _, labels = images
+    url = live_gateway(create_app({"hex": {}}, FakeEngine(number_from_image=True)))
+    out = tmp_path / "out"
+    assert main(["compare", "--dialect", "hex", "--a", url, "--b", url, "--labels", str(labels), "--out", str(out)]) == 0
+    summary = json.loads((out / "report.json").read_text())["summary"]
+    assert summary["records"] == 3  # the number_segment row is not a card
+    assert summary["sides"]["a"]["score"]["number_accuracy"] == 1.0
