@@ -108,7 +108,7 @@ def _e(value) -> str:
     if value is None:
         return ""
     if isinstance(value, list):
-        value = ", ".join(str(v) for v in value)
+        value = ", ".join(str(v) for v in value) if value else "(none)"
     return html.escape(str(value))
 
 
