@@ -1,0 +1,76 @@
+"""bench/: its signed requests are accepted by every dialect and a short run reports its figures."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import run as bench_run
+from gateway.app import create_app
+from tests.test_huawei_support import photo
+from tests.test_ops_gateway import SIGNED, FakeEngine
+
+CONFIG_TOML = """
+[tencent.credentials]
+AKIDBENCH = "tencent-secret"
+[huawei.credentials]
+HWAKBENCH = "huawei-secret"
+[facepp.credentials]
+fpp-key = "fpp-secret"
+[myqcloud.apps.1250000000]
+secret_id = "AKIDMYQ"
+secret_key = "myq-secret"
+[hex]
+token = "hex-token"
+"""
+
+
+@pytest.fixture
+def images(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(photo(480, 300))
+    (folder / "b.png").write_bytes(photo(400, 260, ".png"))
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+def test_short_bench_run_against_a_signed_gateway(live_gateway, images, tmp_path, capsys):
+    app = create_app({**SIGNED, "metrics": {"server_timing": True}}, FakeEngine(), allow_unsigned=False)
+    url = live_gateway(app)
+    config = tmp_path / "cardgate.toml"
+    config.write_text(CONFIG_TOML)
+    assert bench_run.main(["--url", url, "--images", str(images), "--concurrency", "2", "--seconds", "0.6",
+                           "--config", str(config), "--json", "--rapidocr"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["images"] == 2
+    overall = report["overall"]
+    assert overall["requests"] > 5 and overall["ok"] == overall["requests"], overall["codes"]
+    assert set(report["per_dialect"]) == {"tencent", "huawei", "facepp", "myqcloud", "hex"}
+    assert all(s["ok"] > 0 for s in report["per_dialect"].values())
+    assert overall["engine_mean_ms"] >= 0 and overall["overhead_end_to_end_p95_ms"] > 0
+    metrics = report["server_metrics"]
+    assert metrics["engine_reads"] == overall["requests"]
+    assert 0 < metrics["overhead_p95_ms"] < 1000 and metrics["peak_rss_mib"] > 10
+    assert "rapidocr" in report
+
+
+def test_table_output_and_memory_of_a_process_tree(live_gateway, images, capsys):
+    import os
+
+    url = live_gateway(create_app({}, FakeEngine()))
+    assert bench_run.main(["--url", url, "--images", str(images), "--concurrency", "1", "--seconds", "0.3",
+                           "--dialects", "hex,huawei", "--pid", str(os.getpid())]) == 0
+    out = capsys.readouterr().out
+    assert "ALL" in out and "hex" in out and "tencent" not in out
+    assert f"'{os.getpid()}'" in out  # this process's peak RSS
+
+
+def test_histogram_quantile_interpolates_between_scrapes():
+    name = "h"
+    def sample(le, v):
+        return ((f"{name}_bucket", frozenset({("le", le)})), v)
+    before = dict([sample("0.001", 0), sample("0.01", 0), sample("+Inf", 0)])
+    after = dict([sample("0.001", 50), sample("0.01", 100), sample("+Inf", 100)])
+    assert bench_run.histogram_quantile(before, after, name, 0.5) == pytest.approx(0.001)
+    assert bench_run.histogram_quantile(before, after, name, 0.95) == pytest.approx(0.001 + 0.009 * 0.9)
