@@ -21,7 +21,9 @@ from engine.models import ALPHABET
 DIGIT_CLASSES = [ALPHABET.index(str(d)) + 1 for d in range(10)]
 ALT_MIN_PROB = 0.08  # an alternative digit must have at least this probability at its column
 MAX_UNCERTAIN = 3  # positions where alternatives are tried
-ACCEPT_MIN_DIGIT = 0.55  # every digit of the answer must be at least this sure
+ACCEPT_MIN_DIGIT = 0.55  # every digit read as the recognizer's first choice must be at least this sure
+ACCEPT_MIN_CHANGED = 0.2  # a digit Luhn chose among the recognizer's alternatives must be at least this sure
+ACCEPT_MIN_INVALID = 0.9  # a number that fails Luhn is reported only when every digit is this sure
 AMBIGUITY_RATIO = 0.35  # a second valid number this close to the best makes the read ambiguous
 
 
@@ -104,8 +106,11 @@ def decide_number(read: LineRead) -> NumberDecision | None:
     for i, d in enumerate(best):
         p = digit_chars[i][2][DIGIT_CLASSES]
         digit_conf.append(float(p[int(d)] / max(p.sum(), 1e-9)))
-    if min(digit_conf) < (ACCEPT_MIN_DIGIT if is_valid else 0.9):
-        return None
+    for i, c in enumerate(digit_conf):
+        changed = best[i] != base[i]
+        floor = ACCEPT_MIN_CHANGED if changed else (ACCEPT_MIN_DIGIT if is_valid else ACCEPT_MIN_INVALID)
+        if c < floor:
+            return None
     return NumberDecision(
         digits=best,
         printed=_regroup(read.text, base, best),

@@ -63,16 +63,16 @@ class LineLocator(TinyUNet):
 class NumberRecognizer(nn.Module):
     """CRNN: a conv stack squeezes height 32 to 1, a BiGRU reads the columns (4 px each)."""
 
-    def __init__(self, hidden: int = 96):
+    def __init__(self, hidden: int = 80):
         super().__init__()
         self.features = nn.Sequential(
-            conv_bn(1, 32), nn.MaxPool2d(2),  # 16 x W/2
-            conv_bn(32, 64), nn.MaxPool2d(2),  # 8 x W/4
-            conv_bn(64, 96), conv_bn(96, 96), nn.MaxPool2d((2, 1)),  # 4 x W/4
-            conv_bn(96, 128), conv_bn(128, 128), nn.MaxPool2d((2, 1)),  # 2 x W/4
-            nn.Conv2d(128, 160, (2, 1), bias=False), nn.BatchNorm2d(160), nn.ReLU(inplace=True),  # 1 x W/4
+            conv_bn(1, 16), nn.MaxPool2d(2),  # 16 x W/2
+            conv_bn(16, 32), nn.MaxPool2d(2),  # 8 x W/4
+            conv_bn(32, 64), conv_bn(64, 64), nn.MaxPool2d((2, 1)),  # 4 x W/4
+            conv_bn(64, 96), conv_bn(96, 96), nn.MaxPool2d((2, 1)),  # 2 x W/4
+            nn.Conv2d(96, 128, (2, 1), bias=False), nn.BatchNorm2d(128), nn.ReLU(inplace=True),  # 1 x W/4
         )
-        self.rnn = nn.GRU(160, hidden, bidirectional=True, batch_first=True)
+        self.rnn = nn.GRU(128, hidden, bidirectional=True, batch_first=True)
         self.head = nn.Linear(2 * hidden, len(ALPHABET) + 1)
 
     def forward(self, x):  # x: N x 1 x 32 x W, values in [-1, 1]

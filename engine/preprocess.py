@@ -7,7 +7,7 @@ import torch
 
 from engine.models import ALPHABET, LOC_H, LOC_W, REC_H, SEG_SIZE
 
-REC_MAX_W = 640
+REC_MAX_W = 512
 
 
 def to_gray(img: np.ndarray) -> np.ndarray:

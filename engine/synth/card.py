@@ -250,9 +250,10 @@ def _emboss_region(img, mask, rng):
     return out
 
 
-def render_card(rng: np.random.Generator) -> SynthCard:
+def render_card(rng: np.random.Generator, number: str | None = None, layout: str | None = None, embossed: bool | None = None) -> SynthCard:
+    """A random card; `number`, `layout` (a LAYOUTS key) and `embossed` pin those choices."""
     img = _background(rng).astype(np.float32)
-    embossed = rng.random() < 0.55
+    embossed = rng.random() < 0.55 if embossed is None else embossed
     size = (CARD_W, CARD_H)
 
     # Bank name, chip, logo: the clutter the locator must learn to ignore.
@@ -272,9 +273,10 @@ def render_card(rng: np.random.Generator) -> SynthCard:
     # Number line.
     fonts = available_number_fonts()
     font_path = fonts[rng.integers(len(fonts))]
-    layout = rng.choice(list(LAYOUT_WEIGHTS), p=list(LAYOUT_WEIGHTS.values()))
+    if layout is None:
+        layout = rng.choice(list(LAYOUT_WEIGHTS), p=list(LAYOUT_WEIGHTS.values()))
     sizes = LAYOUTS[layout]
-    number = random_number(rng, sum(sizes))
+    number = number or random_number(rng, sum(sizes))
     printed = group(number, sizes)
     if rng.random() < 0.3:  # double spaces between groups happen on real cards
         printed_draw = printed.replace(" ", "  ")

@@ -41,10 +41,12 @@ def background_photo(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     return img
 
 
-def random_quad(rng: np.random.Generator, w: int, h: int, card_aspect: float) -> np.ndarray:
+def random_quad(rng: np.random.Generator, w: int, h: int, card_aspect: float, angle: float | None = None) -> np.ndarray:
     """Card corners in a w x h photo: any rotation, size from small to filling the frame."""
     mode = rng.random()
-    if mode < 0.45:
+    if angle is not None:
+        pass
+    elif mode < 0.45:
         angle = rng.normal(0, 8)
     elif mode < 0.75:
         angle = rng.choice([90, 180, 270]) + rng.normal(0, 8)
@@ -70,8 +72,8 @@ def random_quad(rng: np.random.Generator, w: int, h: int, card_aspect: float) ->
     return (pts + centre).astype(np.float32)
 
 
-def photo_of_card(card: np.ndarray, rng: np.random.Generator, size: tuple[int, int] | None = None):
-    """Return (photo BGR, quad float32[4,2] ordered as on the card)."""
+def photo_of_card(card: np.ndarray, rng: np.random.Generator, size: tuple[int, int] | None = None, angle: float | None = None):
+    """Return (photo BGR, quad float32[4,2] ordered as on the card). `angle` pins the rotation (degrees)."""
     if size is None:
         long_side = int(rng.integers(480, 900))
         aspect = rng.choice([4 / 3, 3 / 2, 16 / 9, 1.0])
@@ -79,7 +81,7 @@ def photo_of_card(card: np.ndarray, rng: np.random.Generator, size: tuple[int, i
     else:
         w, h = size
     ch, cw = card.shape[:2]
-    quad = random_quad(rng, w, h, cw / ch)
+    quad = random_quad(rng, w, h, cw / ch, angle)
     src = np.array([[0, 0], [cw, 0], [cw, ch], [0, ch]], np.float32)
     M = cv2.getPerspectiveTransform(src, quad)
     bg = background_photo(rng, w, h)

@@ -97,7 +97,8 @@ def train_heatmap_model(model, make_samples, val_samples, args, module: str, bat
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda i: min(1.0, (i + 1) / 100) * 0.5 * (1 + np.cos(np.pi * min(i, args.iters) / args.iters))
     )
-    loader = torch.utils.data.DataLoader(BufferedStream(make_samples, args.seed, batch), batch_size=None, num_workers=1, prefetch_factor=4)
+    stream = BufferedStream(make_samples, args.seed, batch, buffer=args.buffer, fresh_per_batch=args.fresh)
+    loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=1, prefetch_factor=4)
     vx = torch.from_numpy(np.stack([v[0] for v in val_samples]))
     vy = torch.from_numpy(np.stack([v[1] for v in val_samples]))
     t0, best = time.time(), float("inf")
@@ -136,4 +137,6 @@ def heatmap_args(doc: str, out: str, iters: int):
     ap.add_argument("--iters", type=int, default=iters)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--buffer", type=int, default=1200, help="replay buffer of rendered samples")
+    ap.add_argument("--fresh", type=int, default=2, help="newly rendered cards per batch (rendering costs more than a step)")
     return ap

@@ -1,0 +1,74 @@
+"""Engine latency benchmark: median and p95 per stage with one thread, on ~1 MP photos.
+
+    python -m engine.benchmark [--images DIR] [--repeat 3] [--threads 1]
+
+Without --images it renders synthetic 1200x850 card photos (about 1 MP), so it
+runs anywhere. Prints figures; it is not a timed test.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import cv2
+import numpy as np
+
+from engine.evaluate import iter_images
+from engine.types import ReadOptions
+
+
+def synthetic_photos(n: int, seed: int = 0) -> list[bytes]:
+    from engine.synth.card import render_card
+    from engine.synth.scene import photo_of_card
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        img, _ = photo_of_card(render_card(rng).image, rng, size=(1200, 850))
+        out.append(cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", nargs="*", default=None)
+    ap.add_argument("--n", type=int, default=20, help="synthetic photos when no --images")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+
+    from engine import Engine
+
+    engine = Engine.load(threads=args.threads)
+    if args.images:
+        photos = [open(p, "rb").read() for p in iter_images(args.images)]
+    else:
+        photos = synthetic_photos(args.n)
+    engine.read_batch(photos[:2])  # warm-up
+    stages: dict[str, list[float]] = {}
+    walls = []
+    pixels = []
+    for _ in range(args.repeat):
+        for data in photos:
+            t = time.perf_counter()
+            out = engine.read_batch([data])[0]
+            walls.append((time.perf_counter() - t) * 1000)
+            if hasattr(out, "timings_ms"):
+                pixels.append(out.image_size[0] * out.image_size[1])
+                for k, v in out.timings_ms.items():
+                    stages.setdefault(k, []).append(v)
+
+    def p(values, q):
+        return round(float(np.percentile(values, q)), 1)
+
+    print(f"images {len(photos)} x {args.repeat}, threads {args.threads}, median size {statistics.median(pixels) / 1e6 if pixels else 0:.2f} MP")
+    print(f"{'stage':10s} {'p50 ms':>8s} {'p95 ms':>8s}")
+    for k, v in stages.items():
+        print(f"{k:10s} {p(v, 50):8.1f} {p(v, 95):8.1f}")
+    print(f"{'wall':10s} {p(walls, 50):8.1f} {p(walls, 95):8.1f}  (all reads, errors included)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,93 @@
+"""Decoding limits: formats, truncation, decompression bombs, EXIF orientation."""
+import io
+import struct
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.decode import decode_image, header_size, sniff_format
+from engine.errors import ImageDecodeError, ImageTooLargeError, ImageTooSmallError
+
+BIG = 50_000_000
+
+
+def encode(img: np.ndarray, ext: str) -> bytes:
+    ok, buf = cv2.imencode(ext, img)
+    assert ok
+    return buf.tobytes()
+
+
+@pytest.fixture
+def picture():
+    img = np.zeros((60, 100, 3), np.uint8)
+    img[:, :50] = (0, 0, 255)
+    return img
+
+
+@pytest.mark.parametrize("ext,fmt", [(".jpg", "jpeg"), (".png", "png"), (".bmp", "bmp"), (".tiff", "tiff")])
+def test_each_format_decodes_and_reports_its_header_size(picture, ext, fmt):
+    data = encode(picture, ext)
+    assert sniff_format(data) == fmt
+    assert header_size(data) == (100, 60)
+    assert decode_image(data, max_pixels=BIG).shape == (60, 100, 3)
+
+
+@pytest.mark.parametrize("data", [b"", b"GIF89a\x01\x00\x01\x00", b"RIFF\x00\x00\x00\x00WEBPVP8 ", b"not an image at all", b"\x00" * 100])
+def test_unsupported_or_garbage_bytes_are_refused(data):
+    with pytest.raises(ImageDecodeError):
+        decode_image(data, max_pixels=BIG)
+
+
+def test_truncated_jpeg_and_png_are_refused(picture):
+    for ext in (".jpg", ".png"):
+        data = encode(np.random.default_rng(0).integers(0, 255, (200, 300, 3), dtype=np.uint8), ext)
+        with pytest.raises(ImageDecodeError):
+            decode_image(data[: len(data) // 2], max_pixels=BIG)
+
+
+def test_jpeg_cut_before_its_frame_header_is_refused(picture):
+    data = encode(picture, ".jpg")
+    with pytest.raises(ImageDecodeError):
+        decode_image(data[:20], max_pixels=BIG)
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A tiny PNG whose header declares a huge canvas: a decompression bomb's calling card."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = lambda kind, body: struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+def test_decompression_bomb_refused_from_the_header_before_decoding():
+    bomb = png_declaring(100_000, 100_000)
+    assert header_size(bomb) == (100_000, 100_000)
+    with pytest.raises(ImageTooLargeError):
+        decode_image(bomb, max_pixels=40_000_000)
+
+
+def test_pixel_limit_is_the_callers(picture):
+    data = encode(picture, ".png")
+    with pytest.raises(ImageTooLargeError):
+        decode_image(data, max_pixels=100 * 60 - 1)
+    assert decode_image(data, max_pixels=100 * 60) is not None
+
+
+def test_min_side(picture):
+    with pytest.raises(ImageTooSmallError):
+        decode_image(encode(picture, ".png"), max_pixels=BIG, min_side=61)
+
+
+def test_exif_orientation_is_honoured():
+    img = Image.new("RGB", (80, 40), (255, 0, 0))
+    img.paste((0, 0, 255), (0, 0, 40, 40))  # left half blue
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 CW to display
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif.tobytes(), quality=95)
+    out = decode_image(buf.getvalue(), max_pixels=BIG)
+    assert out.shape[:2] == (80, 40)  # displayed portrait
+    top = out[5, 20]
+    assert top[0] > 200 and top[2] < 60  # the blue half is now on top (BGR)

@@ -1,0 +1,87 @@
+"""Luhn/BIN-aware decoding: prefer valid numbers the pixels support, never force one."""
+import numpy as np
+
+from engine.decoding import LineRead, decide_date, decide_number, greedy_read
+from engine.models import ALPHABET
+
+C = len(ALPHABET) + 1
+
+
+def cls(ch: str) -> int:
+    return ALPHABET.index(ch) + 1
+
+
+def frames(text: str, alts: dict[int, dict[str, float]] | None = None) -> np.ndarray:
+    """CTC-like probabilities: each char on one column, separated by blank columns.
+
+    alts[i] gives the probability of other characters at char i's column.
+    """
+    alts = alts or {}
+    rows = []
+    for i, ch in enumerate(text):
+        p = np.full(C, 1e-4)
+        extra = alts.get(i, {})
+        for other, q in extra.items():
+            p[cls(other)] = q
+        p[cls(ch)] = 1.0 - sum(extra.values())
+        rows.append(p / p.sum())
+        blank = np.full(C, 1e-4)
+        blank[0] = 1.0
+        rows.append(blank / blank.sum())
+    return np.array(rows)
+
+
+VALID = "6225760088888883"  # Luhn-valid, CMB credit BIN, 16 digits
+
+
+def test_greedy_read_keeps_spaces_and_columns():
+    r = greedy_read(frames("6225 7600"))
+    assert r.text == "6225 7600"
+    assert [c[1] for c in r.chars] == [0, 2, 4, 6, 8, 10, 12, 14, 16]
+
+
+def test_confident_valid_number_is_taken_as_read():
+    d = decide_number(greedy_read(frames("6225 7600 8888 8883")))
+    assert d.digits == VALID and d.valid
+    assert d.printed == "6225 7600 8888 8883"
+    assert len(d.digit_confidences) == 16 and min(d.digit_confidences) > 0.99
+
+
+def test_uncertain_digit_resolved_by_luhn_when_the_pixels_support_it():
+    # position 15 read as 5 (0.55) with 3 a real second choice (0.4): Luhn picks 3
+    d = decide_number(greedy_read(frames("6225760088888885", {15: {"3": 0.4}})))
+    assert d is not None and d.digits == VALID and d.valid
+
+
+def test_luhn_never_forces_a_digit_the_pixels_do_not_support():
+    # the last digit reads 5 with near certainty; no supported alternative makes it valid
+    d = decide_number(greedy_read(frames("6225760088888885")))
+    assert d is None or d.digits != VALID
+    if d is not None:
+        assert not d.valid  # a confident read that fails Luhn is reported as such, not fixed
+
+
+def test_two_valid_readings_that_fit_equally_are_refused():
+    # two uncertain positions; several Luhn-valid combinations fit about equally -> cannot read
+    alts = {3: {"0": 0.45}, 9: {"3": 0.45}, 12: {"9": 0.45}}
+    d = decide_number(greedy_read(frames("6225760088888883", alts)))
+    assert d is None or d.digits == VALID
+
+
+def test_too_short_or_too_long_is_not_a_card_number():
+    assert decide_number(greedy_read(frames("62257600"))) is None
+    assert decide_number(greedy_read(frames("6" * 21))) is None
+
+
+def test_grouping_of_19_digit_6_13_layout_is_kept():
+    number = "6222600150010416841"
+    d = decide_number(greedy_read(frames("622260 0150010416841")))
+    assert d.digits == number and d.printed == "622260 0150010416841"
+
+
+def test_date_decoding():
+    assert decide_date(greedy_read(frames("12/26")))[0] == "12/26"
+    assert decide_date(greedy_read(frames("13/26"))) is None  # month 13
+    assert decide_date(greedy_read(frames("1226"))) is None
+    # a weak month digit: no date rather than a guess
+    assert decide_date(greedy_read(frames("09/24", {0: {"8": 0.6}}))) is None
