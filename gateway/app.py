@@ -194,7 +194,7 @@ class Gateway:
                 call.credential = credential
             answer.image = image = await self.image_bytes(call, dialect, stages)
             options = self.options_for(call, dialect)
-            reading, stages["queue"], stages["engine"] = await self.runner.run_timed(self.engine.read, image, options)
+            reading = await self.runner.run(self.engine.read, image, options, stages=stages)
             self.metrics.observe_engine_timings(getattr(reading, "timings_ms", None))
             render_started = time.perf_counter()
             elapsed_ms = (render_started - started) * 1000.0

@@ -42,12 +42,9 @@ class EngineRunner:
         with self._lock:
             self._pending -= 1
 
-    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        result, _, _ = await self.run_timed(fn, *args)
-        return result
-
-    async def run_timed(self, fn: Callable[..., Any], *args: Any) -> tuple[Any, float, float]:
-        """(result, seconds waited for a thread, seconds the call ran). Raises what `fn` raises."""
+    async def run(self, fn: Callable[..., Any], *args: Any, stages: dict[str, float] | None = None) -> Any:
+        """`fn(*args)` in a worker thread. `stages`, when given, gets "queue" (seconds waited for a
+        thread) and "engine" (seconds the call ran), also when the call raises."""
         with self._lock:
             if self._pending >= self.threads + self.queue_size:
                 raise EngineBusyError(f"{self._pending} engine calls pending")
@@ -74,8 +71,12 @@ class EngineRunner:
         # Released when the thread finishes, not when the awaiting request goes away:
         # a cancelled request must not free a slot its read is still occupying.
         future.add_done_callback(self._release)
-        result = await asyncio.wrap_future(future)
-        return result, times[0] - submitted, times[1] - times[0]
+        try:
+            return await asyncio.wrap_future(future)
+        finally:
+            if stages is not None and times[1]:
+                stages["queue"] = times[0] - submitted
+                stages["engine"] = times[1] - times[0]
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -416,3 +416,15 @@ def test_logs_never_hold_a_full_card_number_or_image_bytes(caplog):
     text = caplog.text + "".join(str(r.args) for r in caplog.records)
     assert NUMBER not in text and NUMBER[:6] + " " not in text
     assert image_b64[:64] not in text and repr(CARD[:32])[2:-1] not in text
+
+
+def test_engine_time_is_recorded_when_the_engine_refuses_the_image():
+    from engine.errors import NoCardFoundError
+
+    client = TestClient(create_app({}, FakeEngine(error=NoCardFoundError())))
+    r = client.post("/v2/p/ocr/bankcard", json={"image": base64.b64encode(CARD).decode()})
+    assert r.status_code == 400
+    metrics = samples(client)
+    assert value(metrics, "cardgate_stage_duration_seconds_count", stage="engine") == 1
+    assert value(metrics, "cardgate_overhead_seconds_count", dialect="huawei") == 1
+    assert value(metrics, "cardgate_requests_total", dialect="huawei", status="400", code="AIS.0104") == 1
