@@ -178,7 +178,9 @@ def outcome(dialect: str, status: int, body: bytes) -> tuple[bool, str]:
     if dialect == "huawei":
         return status == 200 and "result" in data, data.get("error_code", "ok")
     if dialect == "facepp":
-        return status == 200 and "bank_cards" in data, str(data.get("error_message", "ok")).split(":")[0]
+        if status == 200 and "bank_cards" in data:  # no card found is a 200 with an empty list
+            return (True, "ok") if data["bank_cards"] else (False, "no_bank_card")
+        return False, str(data.get("error_message", f"http{status}")).split(":")[0]
     if dialect == "myqcloud":
         code = data.get("code")
         return code == 0, "ok" if code == 0 else str(code)
