@@ -77,12 +77,15 @@ def free_port() -> int:
 
 
 def render_nginx_conf(upstreams: list[str], port: int, workdir: Path, host_variable: str = "$http_host") -> str:
-    """deploy/nginx.conf with the test's upstreams and port; nothing else changes but temp paths."""
+    """deploy/nginx.conf with the test's upstreams, port, log file and one worker (plus temp paths
+    when not root); the proxy rules themselves are used exactly as shipped."""
     text = TEMPLATE.read_text()
     assert text.count("server gateway:8080;") == 1 and text.count("listen 8080;") == 1
     text = text.replace("server gateway:8080;", " ".join(f"server {u};" for u in upstreams))
     text = text.replace("listen 8080;", f"listen 127.0.0.1:{port};")
     text = text.replace("access_log /dev/stdout cardgate;", f"access_log {workdir}/access.log cardgate;")
+    # Round-robin state is per nginx worker: one worker makes "both replicas served" deterministic.
+    text = text.replace("worker_processes auto;", "worker_processes 1;")
     if host_variable != "$http_host":
         assert text.count("proxy_set_header Host $http_host;") == 1
         text = text.replace("proxy_set_header Host $http_host;", f"proxy_set_header Host {host_variable};")
