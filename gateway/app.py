@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 import time
 from contextlib import asynccontextmanager
@@ -287,6 +288,7 @@ class Gateway:
             "code": code if error is not None else None,
             "latency_ms": round((time.perf_counter() - started) * 1000.0, 1),
             "client": request.client.host if request.client else "",
+            "pid": os.getpid(),  # which worker process answered
         }
         if call is not None and call.credential:
             record["credential"] = call.credential

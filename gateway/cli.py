@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 
@@ -21,10 +22,6 @@ from gateway.config import VENDORS, ConfigError, load_config, vendors_without_cr
 from gateway.migrate.commands import add_compare_command, add_report_command
 
 log = logging.getLogger("cardgate.cli")
-
-# Worker processes (--workers > 1) rebuild the app from these.
-ENV_CONFIG = "CARDGATE_CONFIG"
-ENV_ALLOW_UNSIGNED = "CARDGATE_ALLOW_UNSIGNED"
 
 
 def is_loopback(host: str) -> bool:
@@ -100,14 +97,6 @@ def build_app(config_path: str | None, allow_unsigned: bool):
     return create_app(config, engine, allow_unsigned=allow_unsigned)
 
 
-def worker_app():
-    """Entry point of each Hypercorn worker process (--workers > 1)."""
-    config_path = os.environ.get(ENV_CONFIG) or None
-    config = load_config(config_path)
-    configure_logging(config["log"]["level"])
-    return build_app(config_path, os.environ.get(ENV_ALLOW_UNSIGNED) == "1")
-
-
 def serve_command(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
@@ -121,47 +110,110 @@ def serve_command(args: argparse.Namespace) -> int:
         return 2
     for warning in warnings:
         log.warning(warning)
+    if args.workers > 1:
+        return supervise_workers(args, allow_unsigned)
+    return serve_one(args, config, allow_unsigned, reuse_port=False)
 
+
+def hypercorn_config(args: argparse.Namespace, config: dict):
     from hypercorn.config import Config as HypercornConfig
 
     hconfig = HypercornConfig()
     host = f"[{args.host}]" if ":" in args.host and not args.host.startswith("[") else args.host
     hconfig.bind = [f"{host}:{args.port}"]
-    hconfig.workers = args.workers
     hconfig.accesslog = None  # the gateway writes its own access line
     hconfig.errorlog = logging.getLogger("hypercorn.error")
-    # After the drain below (or, with several workers, Hypercorn's own), requests still running get this long.
+    # After the drain (serve_until), requests still running get this long.
     hconfig.graceful_timeout = float(config["server"]["drain_timeout_s"])
     # Request line + headers: Tencent's GET form carries the image in the query string (the vendor
     # allows 32 KB); the same 64 KiB as deploy/nginx.conf's large_client_header_buffers.
     hconfig.h11_max_incomplete_size = 64 * 1024
+    return hconfig
 
-    if args.workers > 1:
-        from hypercorn.run import run
 
-        os.environ[ENV_CONFIG] = os.path.abspath(args.config) if args.config else ""
-        os.environ[ENV_ALLOW_UNSIGNED] = "1" if allow_unsigned else "0"
-        hconfig.application_path = "gateway.cli:worker_app()"
-        return run(hconfig)
+def reuse_port_socket(host: str, port: int, backlog: int) -> socket.socket:
+    """A listening socket of this worker's own on a port the other workers bind too (SO_REUSEPORT):
+    the kernel spreads new connections evenly over the workers. (With one shared socket, the
+    first worker to wake up tends to accept a whole burst of keep-alive connections.)"""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host.strip("[]"), port))
+    sock.listen(backlog)
+    return sock
 
-    from hypercorn.asyncio import serve
 
+def serve_one(args: argparse.Namespace, config: dict, allow_unsigned: bool, reuse_port: bool) -> int:
+    """One process: load and warm the engine, serve until SIGTERM/SIGINT, drain, exit."""
+    hconfig = hypercorn_config(args, config)
     try:
         app = build_app(args.config, allow_unsigned)
     except Exception as exc:  # no weights, engine not built, ...: say so without a trace
         log.error("cannot load the engine: %s: %s", type(exc).__name__, exc)
         return 1
+    listening = hconfig.bind[0]
+    if reuse_port:
+        sock = reuse_port_socket(args.host, args.port, hconfig.backlog)
+        hconfig.bind = [f"fd://{sock.detach()}"]  # Hypercorn owns (and closes) it from here
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        log.info("cardgate serving on %s", hconfig.bind[0])
+        log.info("cardgate serving on %s (pid %d)", listening, os.getpid())
         await serve_until(app, hconfig, stop, float(config["server"]["drain_timeout_s"]))
 
     asyncio.run(main())
     return 0
+
+
+def _worker_main(options: dict, allow_unsigned: bool) -> None:
+    """Entry point of each worker process (--workers > 1)."""
+    args = argparse.Namespace(**options)
+    config = load_config(args.config)
+    configure_logging(config["log"]["level"])
+    sys.exit(serve_one(args, config, allow_unsigned, reuse_port=True))
+
+
+def supervise_workers(args: argparse.Namespace, allow_unsigned: bool) -> int:
+    """--workers N: N processes, each with its own engine and its own SO_REUSEPORT socket.
+
+    SIGTERM/SIGINT is passed on to every worker, which drains and exits. Should a worker
+    die on its own, the others are stopped too and the exit status is 1, so a supervisor
+    (compose, Kubernetes, systemd) restarts the whole thing.
+    """
+    import multiprocessing
+
+    options = {k: v for k, v in vars(args).items() if k != "func"}
+    context = multiprocessing.get_context("spawn")  # fresh interpreters: no torch state shared across fork
+    workers = [
+        context.Process(target=_worker_main, args=(options, allow_unsigned), name=f"cardgate-worker-{i}")
+        for i in range(args.workers)
+    ]
+    stopping = False
+
+    def stop_all(*_):
+        nonlocal stopping
+        stopping = True
+        for worker in workers:
+            if worker.is_alive() and worker.pid:
+                os.kill(worker.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop_all)
+    signal.signal(signal.SIGINT, stop_all)
+    for worker in workers:
+        worker.start()
+    failed = False
+    while any(worker.is_alive() for worker in workers):
+        if not stopping and any(not w.is_alive() for w in workers):
+            failed = True
+            log.error("a worker exited (%s): stopping the others", [w.exitcode for w in workers])
+            stop_all()
+        time.sleep(0.2)
+    return 1 if failed else 0
 
 
 async def serve_until(app, hconfig, stop: asyncio.Event, drain_timeout: float) -> None:

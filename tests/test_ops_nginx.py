@@ -291,3 +291,46 @@ def test_real_engine_behind_nginx_answers_signed_sdk_calls(nginx, two_cardgate_p
         assert '"status": 401' not in text
         if number:
             assert number not in text
+
+
+def test_serve_with_two_workers_spreads_connections_and_drains_on_sigterm(tmp_path):
+    """`cardgate serve --workers 2`: each worker has its own SO_REUSEPORT socket, so a burst of
+    keep-alive connections reaches both; SIGTERM drains both and the command exits 0."""
+    if not WEIGHTS.exists():
+        pytest.skip(f"real engine weights not trained yet ({WEIGHTS.relative_to(REPO)} missing)")
+    import json
+    import threading
+
+    port = free_port()
+    log = tmp_path / "serve.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), "--workers", "2"],
+        cwd=REPO, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, process, log)
+        deadline = time.monotonic() + 60  # each worker binds its socket once its engine is warm
+        while log.read_text().count("cardgate serving on") < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        body = {"image": base64.b64encode(photo(480, 300)).decode()}
+        answers: list[int] = []
+
+        def client() -> None:  # one connection each, two requests on it
+            with httpx.Client(base_url=url, timeout=60) as http:
+                for _ in range(2):
+                    answers.append(http.post("/hex/ocrapi/creditcardocr", json=body).status_code)
+
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert answers == [200] * 16
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(60)
+    text = log.read_text()
+    pids = {json.loads(line)["pid"] for line in text.splitlines() if line.startswith('{"request_id"')}
+    assert len(pids) == 2, text[-2000:]
+    assert text.count("shutting down: draining") == 2 and code == 0
