@@ -22,7 +22,7 @@ DIGIT_CLASSES = [ALPHABET.index(str(d)) + 1 for d in range(10)]
 ALT_MIN_PROB = 0.08  # an alternative digit must have at least this probability at its column
 MAX_UNCERTAIN = 3  # positions where alternatives are tried
 ACCEPT_MIN_DIGIT = 0.55  # every digit read as the recognizer's first choice must be at least this sure
-ACCEPT_MIN_CHANGED = 0.2  # a digit Luhn chose among the recognizer's alternatives must be at least this sure
+ACCEPT_MIN_CHANGED = 0.3  # a digit Luhn chose among the recognizer's alternatives must be at least this sure
 ACCEPT_MIN_INVALID = 0.9  # a number that fails Luhn is reported only when every digit is this sure
 AMBIGUITY_RATIO = 0.35  # a second valid number this close to the best makes the read ambiguous
 
@@ -96,7 +96,7 @@ def decide_number(read: LineRead) -> NumberDecision | None:
         best, score = valid[0]
         if len(valid) > 1 and valid[1][1] >= AMBIGUITY_RATIO * score:
             return None  # two different valid numbers fit the pixels about as well
-        if score < 0.15:
+        if score < 0.3:
             return None  # Luhn would be forcing an answer the pixels do not support
         is_valid = True
     else:

@@ -29,6 +29,9 @@ from engine.types import Box, CardReading, ReadOptions, TextField
 WEIGHTS_DIR = os.path.join(os.path.dirname(__file__), "weights")
 NUMBER_PEAK_MIN = 0.5  # locator confidence below which there is no number line (so no card)
 DATE_PEAK_MIN = 0.5
+MIN_LINE_CELLS = 12  # heatmap cells above threshold for a number line to count (heatmap is 104 x 64)
+MAX_READS = 3  # candidate outlines whose number line is read
+MIN_DIGITS_FOR_CARD = 10  # fewer digits than this on every candidate: not a card at all
 
 
 def _load(model: torch.nn.Module, path: str) -> torch.nn.Module:
@@ -89,62 +92,73 @@ class Engine:
         quad = (quad * 2 - [px, py]) / scale
         return landscape_order(quad).astype(np.float32), float(mask.mean())
 
-    def _candidates(self, img: np.ndarray) -> list[np.ndarray]:
+    def _candidates(self, img: np.ndarray) -> tuple[list[np.ndarray], int]:
+        """Outlines to try, each with its half turn; returns (quads, index of the first frame quad)."""
         h, w = img.shape[:2]
         frame = landscape_order(np.float32([[0, 0], [w, 0], [w, h], [0, h]]))
         quad, _ = self.find_card(img)
         cands = []
-        if quad is not None:
+        # The card may fill the whole photo (vendors recommend 2/3 or more): the frame is always
+        # a candidate, unless the segmenter already found (nearly) the frame.
+        if quad is not None and np.abs(quad - frame).max() > 0.03 * max(h, w) and np.abs(quad - rotate_order(frame, 1)).max() > 0.03 * max(h, w):
             cands += [quad, rotate_order(quad, 1)]
-        # The card may fill the whole photo (vendors recommend 2/3 or more): try the frame too.
+        first_frame = len(cands)
         cands += [frame, rotate_order(frame, 1)]
-        return cands
+        return cands, first_frame
 
     def _read(self, img: np.ndarray, options: ReadOptions, timings: dict, t0: float) -> CardReading:
         t = time.perf_counter()
-        cands = self._candidates(img)
+        cands, first_frame = self._candidates(img)
         timings["detect"] = _ms(t)
 
+        # Locate the number line on every candidate; keep those with a clear line.
         t = time.perf_counter()
         cards = [rectify(img, q) for q in cands]
-        heat = self.locator(torch.from_numpy(np.stack([locator_input(c) for c, _ in cards])))
-        heat = heat.sigmoid().numpy()  # N x 3 x LOC_H/2 x LOC_W/2
-        peaks = heat[:, 0].reshape(len(cards), -1).max(1)
-        best = int(np.argmax(peaks))
+        heat = self.locator(torch.from_numpy(np.stack([locator_input(c) for c, _ in cards]))).sigmoid().numpy()
+        mass = (heat[:, 0] > 0.5).reshape(len(cards), -1).sum(1)
+        keep = [i for i in np.argsort(-mass) if mass[i] >= max(MIN_LINE_CELLS, 0.25 * mass.max())][:MAX_READS]
         timings["locate"] = _ms(t)
-        if peaks[best] < NUMBER_PEAK_MIN:
+        if not keep:
             raise NoCardFoundError("no card number line found")
+
+        # Read each kept candidate's number line; the best decision picks outline and orientation.
+        t = time.perf_counter()
+        crops = {i: _crop_line(cards[i][0], _line_box(heat[i, 0], NUMBER_PEAK_MIN)) for i in keep}
+        reads = self._read_lines([crops[i][0] for i in keep])
+        decisions = {i: decide_number(r) for i, r in zip(keep, reads)}
+        decided = [i for i in keep if decisions[i] is not None]
+        if not decided:
+            digits = max(sum(ch.isdigit() for ch in r.text) for r in reads)
+            timings["read"] = _ms(t)
+            if digits < MIN_DIGITS_FOR_CARD:
+                raise NoCardFoundError("nothing that reads like a card number")
+            raise NumberUnreadableError("number not read with confidence")
+        best = max(decided, key=lambda i: (decisions[i].valid, decisions[i].confidence))
+        decision = decisions[best]
         card, H = cards[best]
         quad = cands[best]
-
-        t = time.perf_counter()
-        boxes = {name: _heat_box(heat[best, c], DATE_PEAK_MIN if name != "number" else NUMBER_PEAK_MIN) for c, name in enumerate(LOC_CHANNELS)}
-        crops = {name: _crop_line(card, box) for name, box in boxes.items() if box is not None}
-        names = list(crops)
-        logits = self.recognizer(batch_lines([line_input(crops[n][0]) for n in names]))
-        probs = logits.softmax(-1).numpy()
-        reads: dict[str, LineRead] = {}
-        for i, n in enumerate(names):
-            width = line_input(crops[n][0]).shape[1] // 4
-            reads[n] = greedy_read(probs[i, :width])
-        timings["read"] = _ms(t)
-
-        decision = decide_number(reads["number"])
-        if decision is None:
-            raise NumberUnreadableError("number not read with confidence")
-        number_box = crops["number"][1]
+        number_box = crops[best][1]
         number_quad = _box_quad(H, number_box)
+
+        date_crops = {}
+        for c, name in enumerate(LOC_CHANNELS):
+            if name != "number":
+                box = _line_box(heat[best, c], DATE_PEAK_MIN)
+                if box is not None:
+                    date_crops[name] = _crop_line(card, box)
+        date_reads = dict(zip(date_crops, self._read_lines([c[0] for c in date_crops.values()]))) if date_crops else {}
+        timings["read"] = _ms(t)
 
         now = self.clock()
         fields = {}
-        for name in ("expiry", "issue"):
-            if name in reads:
-                got = decide_date(reads[name])
-                if got:
-                    fields[name] = TextField(text=got[0], confidence=got[1], quad=number_quad_t(_box_quad(H, crops[name][1])), box=_box(crops[name][1]))
+        for name, read in date_reads.items():
+            got = decide_date(read)
+            if got:
+                box = date_crops[name][1]
+                fields[name] = TextField(text=got[0], confidence=got[1], quad=number_quad_t(_box_quad(H, box)), box=_box(box))
 
         t = time.perf_counter()
-        warnings, quality = checks.run(img, quad, card, options, expiry=fields.get("expiry"), now=now)
+        warnings, quality = checks.run(img, quad, card, options, expiry=fields.get("expiry"), now=now, is_frame=best >= first_frame)
         timings["checks"] = _ms(t)
 
         reading = CardReading(
@@ -164,11 +178,18 @@ class Engine:
             quality=quality if options.want_quality else None,
             warnings=warnings,
             border_cut_jpeg=_jpeg(card) if options.want_border_cut_image else None,
-            card_no_jpeg=_jpeg(crops["number"][0]) if options.want_card_no_image else None,
+            card_no_jpeg=_jpeg(crops[best][0]) if options.want_card_no_image else None,
         )
         timings["total"] = _ms(t0)
         reading.timings_ms = timings
         return reading
+
+
+    def _read_lines(self, crops: list[np.ndarray]) -> list[LineRead]:
+        """Recognize several line crops in one batch."""
+        inputs = [line_input(c) for c in crops]
+        probs = self.recognizer(batch_lines(inputs)).softmax(-1).numpy()
+        return [greedy_read(probs[i, : x.shape[1] // 4]) for i, x in enumerate(inputs)]
 
 
 # ---------------------------------------------------------------------- helpers
@@ -178,18 +199,26 @@ def _ms(t: float) -> float:
     return round((time.perf_counter() - t) * 1000, 2)
 
 
-def _heat_box(heat: np.ndarray, thresh: float) -> tuple[float, float, float, float] | None:
-    """Bounding box (rectified-card pixels) of the strongest blob of one heatmap channel."""
+def _line_box(heat: np.ndarray, thresh: float) -> tuple[float, float, float, float] | None:
+    """Box (rectified-card pixels) of the text line under a heatmap channel's strongest blob.
+
+    A line often breaks into several blobs (gaps between digit groups, glare):
+    every blob whose centre lies in the strongest blob's band belongs to it.
+    """
     if heat.max() < thresh:
         return None
-    mask = (heat > min(thresh, heat.max() * 0.5)).astype(np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask)
+    mask = (heat > thresh).astype(np.uint8)
+    n, labels, stats, centroids = cv2.connectedComponentsWithStats(mask)
     if n <= 1:
         return None
-    peak_label = labels[np.unravel_index(np.argmax(heat), heat.shape)]
-    if peak_label == 0:
-        peak_label = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    x, y, w, h = stats[peak_label, :4]
+    main = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA] * [heat[labels == k].mean() for k in range(1, n)]))
+    x, y, w, h = stats[main, :4]
+    x0, y0, x1, y1 = x, y, x + w, y + h
+    for k in range(1, n):
+        if k != main and y - 0.5 * h <= centroids[k][1] <= y + 1.5 * h:
+            kx, ky, kw, kh = stats[k, :4]
+            x0, y0, x1, y1 = min(x0, kx), min(y0, ky), max(x1, kx + kw), max(y1, ky + kh)
+    x, y, w, h = x0, y0, x1 - x0, y1 - y0
     sx, sy = RECT_W / heat.shape[1], RECT_H / heat.shape[0]
     return x * sx, y * sy, (x + w) * sx, (y + h) * sy
 
