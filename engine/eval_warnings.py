@@ -30,6 +30,14 @@ not as a field error rate.
 
 Precision of a warning = positives flagged / (positives flagged + clean
 images flagged), on its own set (its positives plus the clean set).
+
+Figures with the committed THRESHOLDS, `--seed 2 --per-photo 2` (32 photos):
+reflection recall 96.9%, precision 96.9%; photocopy 100% / 100%; re-shoot
+98.4% / 100% (screen 96.9%, print 100%); border 100% / 100%. False alarms:
+0/32 clean photos for every warning; on the mildly changed copies,
+reflection fired on 2/64 (over-brightened white areas), the others on none.
+Quality: 93.8% of clean photos score >= 50 (min 34), every sigma-2.5 blur < 50
+(max 36).
 """
 from __future__ import annotations
 
