@@ -20,7 +20,7 @@ import bin_tables
 from engine import checks
 from engine.decode import decode_image
 from engine.decoding import LineRead, decide_date, decide_number, greedy_read
-from engine.errors import EngineError, NoCardFoundError, NumberUnreadableError
+from engine.errors import EngineError, ImageBlurredError, NoCardFoundError, NumberUnreadableError
 from engine.geometry import RECT_H, RECT_W, landscape_order, map_points, quad_from_mask, rectify, rotate_order
 from engine.models import LOC_CHANNELS, LOC_H, LOC_W, SEG_SIZE, CardSegmenter, LineLocator, NumberRecognizer
 from engine.preprocess import batch_lines, color_input, letterbox, line_input, locator_input
@@ -160,6 +160,8 @@ class Engine:
         t = time.perf_counter()
         warnings, quality = checks.run(img, quad, card, options, expiry=fields.get("expiry"), now=now, is_frame=best >= first_frame)
         timings["checks"] = _ms(t)
+        if options.blur_floor and quality < options.blur_floor:
+            raise ImageBlurredError(f"quality {quality} below {options.blur_floor}")
 
         reading = CardReading(
             number=decision.digits,

@@ -62,6 +62,7 @@ class ReadOptions(msgspec.Struct, frozen=True):
     want_quality: bool = False
     max_pixels: int = 40_000_000  # header-declared pixels refused above this
     min_side: int = 0  # images whose shorter side is below this are refused
+    blur_floor: int = 0  # quality below this raises ImageBlurredError (0: off; 25 suggested)
 
 
 class CardReading(msgspec.Struct):
