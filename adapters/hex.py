@@ -285,10 +285,7 @@ class HexDialect:
 
     def render_error(self, exc: Exception, request_id: str, req: IncomingRequest | None = None) -> Response:
         status = 200
-        if isinstance(exc, VendorError):
-            code = CODE_BY_NAME.get(exc.code, -5208)
-        else:
-            code = next((c for cls, c in EXCEPTION_CODES if isinstance(exc, cls)), -5208)
+        code = error_code_for(exc)
         if code == -1:
             status = 401
         elif isinstance(exc, gateway_errors.RouteNotFoundError):
@@ -301,6 +298,13 @@ class HexDialect:
         if elapsed_ms is not None:
             out["timecost"] = round(elapsed_ms / 1000.0, 6)
         return JSONResponse(out, status_code=status, headers={"X-Request-Id": request_id})
+
+
+def error_code_for(exc: Exception) -> int:
+    """Any exception -> its hex errorcode (a key of ERRORS); the gateway's metrics and logs use it too."""
+    if isinstance(exc, VendorError):
+        return CODE_BY_NAME.get(exc.code, -5208)
+    return next((code for kind, code in EXCEPTION_CODES if isinstance(exc, kind)), -5208)
 
 
 def _session_id(req: IncomingRequest | None) -> Any:

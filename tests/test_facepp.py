@@ -24,6 +24,7 @@ from engine import errors as engine_errors
 from engine.types import BankInfo, ReadOptions
 from gateway import errors as gw
 from gateway.app import create_app
+from gateway.metrics import parse_text
 from tests.fakes import make_reading
 from tests.test_huawei_support import CheckingEngine, photo, real_engine_and_card, truncated_jpeg
 
@@ -226,6 +227,46 @@ def test_routes_and_owned_paths():
     }
     assert dialect.owns_path("/cardpp/v2/ocrbankcard") and dialect.owns_path("/facepp/facepp/v3/detect")
     assert not dialect.owns_path("/cardppx") and not dialect.owns_path("/v2/p/ocr/bankcard")
+
+
+def test_fields_are_parsed_once_per_request(monkeypatch):
+    calls = []
+    real_parse = facepp.parse_fields
+    monkeypatch.setattr(facepp, "parse_fields", lambda req: calls.append(req) or real_parse(req))
+    dialect = facepp.create(SETTINGS, allow_unsigned=False)
+    body = f"api_key={KEY}&api_secret={SECRET}&image_base64=R0lGODlh".encode()
+    req = incoming(content_type="application/x-www-form-urlencoded", body=body)
+    assert dialect.authenticate(req, 0) == KEY
+    dialect.parse(req)
+    dialect.render_error(gw.UnsupportedFormatError(), "r", req)  # names the image field from the same parse
+    assert len(calls) == 1
+    other = incoming(content_type="application/x-www-form-urlencoded", body=body)
+    dialect.authenticate(other, 0)
+    assert len(calls) == 2  # kept per request, never shared between requests
+
+
+def test_error_code_for_names_the_code_the_caller_gets():
+    assert facepp.error_code_for(gw.UnsupportedFormatError()) == "IMAGE_ERROR_UNSUPPORTED_FORMAT"
+    assert facepp.error_code_for(VendorError("MISSING_ARGUMENTS", "api_key")) == "MISSING_ARGUMENTS"
+    assert facepp.error_code_for(VendorError("NOT_A_FACEPP_CODE")) == "INTERNAL_ERROR"
+    assert facepp.error_code_for(gw.BodyTooLargeError()) == "Request Entity Too Large"
+    assert facepp.error_code_for(RuntimeError("bug")) == "INTERNAL_ERROR"
+    # answered as a 200 with no cards: no Face++ code, the neutral name keeps the cases apart
+    assert facepp.error_code_for(engine_errors.NoCardFoundError()) == "NoCardFoundError"
+
+
+def test_metrics_and_access_log_carry_the_facepp_code(caplog):
+    client = TestClient(make_app(CheckingEngine()))
+    data = {"api_key": KEY, "api_secret": SECRET, "image_base64": base64.b64encode(GIF).decode()}
+    with caplog.at_level("INFO", logger="cardgate.access"):
+        response = client.post("/cardpp/v1/ocrbankcard", data=data)
+    assert response.status_code == 400
+    assert response.json()["error_message"] == "IMAGE_ERROR_UNSUPPORTED_FORMAT:image_base64"
+    access = [json.loads(r.getMessage()) for r in caplog.records if r.name == "cardgate.access"]
+    assert [line["code"] for line in access] == ["IMAGE_ERROR_UNSUPPORTED_FORMAT"]
+    metrics = parse_text(client.get("/metrics").text)
+    labels = frozenset({"dialect": "facepp", "status": "400", "code": "IMAGE_ERROR_UNSUPPORTED_FORMAT"}.items())
+    assert metrics.get(("cardgate_requests_total", labels)) == 1
 
 
 # --- end to end ----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 
 import httpx
 import msgspec
@@ -10,10 +11,12 @@ import pytest
 from starlette.testclient import TestClient
 
 from adapters import hex as hexmod
+from adapters.base import VendorError
 from engine import errors as engine_errors
 from engine.types import WARNINGS
 from gateway import errors as gateway_errors
 from gateway.app import create_app
+from gateway.metrics import parse_text
 from tests.fakes import (
     DEFAULT_NUMBER,
     GIF_BYTES,
@@ -263,6 +266,27 @@ def test_invalid_number_is_9014_when_configured():
     assert out["errorcode"] == -9014 and out["errormsg"] == "ERROR_CREDITCARD_ILLEGAL" and out["session_id"] == "q"
     luhn_ok = FakeEngine(make_reading(number="4111111111111111"))
     assert post(hex_client(luhn_ok, {"reject_invalid_number": True}), {"image": IMAGE}).json()["errorcode"] == 0
+
+
+def test_error_code_for_is_the_errorcode_of_the_answer():
+    assert hexmod.error_code_for(gateway_errors.BadBase64Error()) == -1102
+    assert hexmod.error_code_for(engine_errors.NoCardFoundError()) == -9013
+    assert hexmod.error_code_for(VendorError("AUTH_FAILED")) == -1
+    assert hexmod.error_code_for(VendorError("NOT_A_HEX_NAME")) == -5208
+    assert hexmod.error_code_for(RuntimeError("bug")) == -5208
+
+
+def test_metrics_and_access_log_carry_the_hex_errorcode(caplog):
+
+    client = hex_client()
+    with caplog.at_level("INFO", logger="cardgate.access"):
+        out = post(client, {"image": IMAGE[:-7] + "@@@@@@@"}).json()
+    assert out["errorcode"] == -1102
+    access = [json.loads(r.getMessage()) for r in caplog.records if r.name == "cardgate.access"]
+    assert [line["code"] for line in access] == ["-1102"]
+    metrics = parse_text(client.get("/metrics").text)
+    labels = frozenset({"dialect": "hex", "status": "200", "code": "-1102"}.items())
+    assert metrics.get(("cardgate_requests_total", labels)) == 1
 
 
 def test_busy_engine_is_5208():
