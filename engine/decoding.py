@@ -100,6 +100,11 @@ def decide_number(read: LineRead) -> NumberDecision | None:
             return None  # Luhn would be forcing an answer the pixels do not support
         is_valid = True
     else:
+        # Reported as an illegal card only when nothing but Luhn fails: a known BIN with a length
+        # it issues. A dropped or extra digit is a misread, not an illegal card.
+        entry = bin_tables.lookup(base)
+        if entry is None or len(base) not in entry.pan_lengths:
+            return None
         best, score = base, 1.0
         is_valid = False
     digit_conf = []

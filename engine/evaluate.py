@@ -80,6 +80,7 @@ def summarize(outcomes: list[Outcome]) -> dict:
     read = [o for o in outcomes if o.number is not None]
     exact = sum(o.number == o.truth for o in read)
     wrong_valid = sum(o.number != o.truth and bin_tables.luhn_valid(o.number) for o in read)
+    wrong_any = sum(o.number != o.truth for o in read)
     digit_err = sum(_digit_errors(o.number or "", o.truth) for o in outcomes)
     labelled = [o for o in outcomes if o.expiry_truth]
     unlabelled = [o for o in outcomes if not o.expiry_truth]
@@ -97,6 +98,7 @@ def summarize(outcomes: list[Outcome]) -> dict:
         "abstain_rate": round(sum(o.error == NumberUnreadableError.__name__ for o in outcomes) / max(n, 1), 4),
         "errors": {e: sum(o.error == e for o in outcomes) for e in sorted({o.error for o in outcomes if o.error})},
         "wrong_but_luhn_valid": wrong_valid,
+        "wrong_answers": wrong_any,
         "expiry_exact_where_labelled": round(sum(o.expiry == o.expiry_truth for o in labelled) / max(len(labelled), 1), 4),
         "expiry_labelled": len(labelled),
         "expiry_invented_where_unlabelled": sum(o.expiry is not None for o in unlabelled),

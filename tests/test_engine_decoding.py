@@ -85,3 +85,13 @@ def test_date_decoding():
     assert decide_date(greedy_read(frames("1226"))) is None
     # a weak month digit: no date rather than a guess
     assert decide_date(greedy_read(frames("09/24", {0: {"8": 0.6}}))) is None
+
+
+def test_confident_read_failing_only_luhn_is_reported_as_invalid():
+    d = decide_number(greedy_read(frames("4000 1234 5678 9010")))  # specimen number, Visa length
+    assert d is not None and d.digits == "4000123456789010" and not d.valid
+
+
+def test_confident_read_of_the_wrong_length_is_not_an_illegal_card_but_unreadable():
+    # a dropped digit: 15 digits under a 16-digit BIN
+    assert decide_number(greedy_read(frames("622576008888888"))) is None
