@@ -233,7 +233,7 @@ def invalid_date(expiry: TextField | None, now: datetime) -> bool:
 
 
 def run(img: np.ndarray, quad: np.ndarray, card: np.ndarray, options: ReadOptions, *, expiry: TextField | None, now: datetime, is_frame: bool = False):
-    """Warnings asked for by `options` (invalid date always), and the quality value."""
+    """Warnings asked for by `options` (invalid date always), and the quality value (None unless asked for)."""
     warnings = []
     if invalid_date(expiry, now):
         warnings.append(WARN_INVALID_DATE)
@@ -245,4 +245,5 @@ def run(img: np.ndarray, quad: np.ndarray, card: np.ndarray, options: ReadOption
         warnings.append(WARN_PHOTOCOPY)
     if options.check_reshoot and reshoot(card):
         warnings.append(WARN_RESHOOT)
-    return warnings, quality(card)
+    wants_quality = options.want_quality or options.blur_floor > 0
+    return warnings, (quality(card) if wants_quality else None)

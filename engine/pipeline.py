@@ -30,6 +30,8 @@ WEIGHTS_DIR = os.path.join(os.path.dirname(__file__), "weights")
 NUMBER_PEAK_MIN = 0.5  # locator confidence below which there is no number line (so no card)
 DATE_PEAK_MIN = 0.5
 MIN_LINE_CELLS = 12  # heatmap cells above threshold for a number line to count (heatmap is 104 x 64)
+LOCATE_SOURCE_SIDE = 640  # photos are shrunk to this longest side before the small locator warps
+LINE_EXTEND_FRACTION = 0.3  # heat above this fraction of the threshold extends a line sideways
 MAX_READS = 3  # candidate outlines whose number line is read
 MIN_DIGITS_FOR_CARD = 10  # fewer digits than this on every candidate: not a card at all
 # (shrink the located box by this fraction of its height on each side, then pad vertically, pad
@@ -116,13 +118,15 @@ class Engine:
 
         # Locate the number line on every candidate; keep those with a clear line.
         t = time.perf_counter()
-        cards = [rectify(img, q) for q in cands]
-        heat = self.locator(torch.from_numpy(np.stack([locator_input(c) for c, _ in cards]))).sigmoid().numpy()
-        mass = (heat[:, 0] > 0.5).reshape(len(cards), -1).sum(1)
-        keep = [i for i in np.argsort(-mass) if mass[i] >= max(MIN_LINE_CELLS, 0.25 * mass.max())][:MAX_READS]
+        small, scale = _shrink(img, LOCATE_SOURCE_SIDE)
+        views = [rectify(small, q * scale, (LOC_W, LOC_H))[0] for q in cands]
+        heat = self.locator(torch.from_numpy(np.stack([locator_input(v) for v in views]))).sigmoid().numpy()
+        mass = (heat[:, 0] > 0.5).reshape(len(cands), -1).sum(1)
+        keep = [int(i) for i in np.argsort(-mass) if mass[i] >= max(MIN_LINE_CELLS, 0.25 * mass.max())][:MAX_READS]
         timings["locate"] = _ms(t)
         if not keep:
             raise NoCardFoundError("no card number line found")
+        cards = {i: rectify(img, cands[i]) for i in keep}  # full resolution, only where we read
 
         # Read each kept candidate's number line; the best decision picks outline and orientation.
         # The recognizer is sensitive to how tightly the line is cut: when no first read decides,
@@ -177,7 +181,7 @@ class Engine:
         t = time.perf_counter()
         warnings, quality = checks.run(img, quad, card, options, expiry=fields.get("expiry"), now=now, is_frame=best >= first_frame)
         timings["checks"] = _ms(t)
-        if options.blur_floor and quality < options.blur_floor:
+        if options.blur_floor and quality is not None and quality < options.blur_floor:
             raise ImageBlurredError(f"quality {quality} below {options.blur_floor}")
 
         reading = CardReading(
@@ -214,6 +218,14 @@ class Engine:
 # ---------------------------------------------------------------------- helpers
 
 
+def _shrink(img: np.ndarray, side: int) -> tuple[np.ndarray, float]:
+    """Downscale with area averaging so the small warps that follow do not alias."""
+    scale = min(1.0, side / max(img.shape[:2]))
+    if scale == 1.0:
+        return img, 1.0
+    return cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), scale
+
+
 def _ms(t: float) -> float:
     return round((time.perf_counter() - t) * 1000, 2)
 
@@ -222,7 +234,8 @@ def _line_box(heat: np.ndarray, thresh: float) -> tuple[float, float, float, flo
     """Box (rectified-card pixels) of the text line under a heatmap channel's strongest blob.
 
     A line often breaks into several blobs (gaps between digit groups, glare):
-    every blob whose centre lies in the strongest blob's band belongs to it.
+    every blob whose centre lies in the strongest blob's band belongs to it,
+    and weaker heat in that band extends it sideways.
     """
     if heat.max() < thresh:
         return None
@@ -237,6 +250,15 @@ def _line_box(heat: np.ndarray, thresh: float) -> tuple[float, float, float, flo
         if k != main and y - 0.5 * h <= centroids[k][1] <= y + 1.5 * h:
             kx, ky, kw, kh = stats[k, :4]
             x0, y0, x1, y1 = min(x0, kx), min(y0, ky), max(x1, kx + kw), max(y1, ky + kh)
+    # Hysteresis along the line: the ends often fade (glare, logos, a different font size);
+    # weaker heat in the same band still extends the line sideways, never up or down.
+    band = heat[y0:y1] > thresh * LINE_EXTEND_FRACTION
+    cols = np.flatnonzero(band.any(0))
+    if len(cols):
+        runs = np.split(cols, np.flatnonzero(np.diff(cols) > 2) + 1)
+        for run in runs:
+            if run[0] <= x1 and run[-1] + 1 >= x0:  # the run touches the line
+                x0, x1 = min(x0, int(run[0])), max(x1, int(run[-1]) + 1)
     x, y, w, h = x0, y0, x1 - x0, y1 - y0
     sx, sy = RECT_W / heat.shape[1], RECT_H / heat.shape[0]
     return x * sx, y * sy, (x + w) * sx, (y + h) * sy

@@ -42,7 +42,7 @@ def main(argv=None):
     args = heatmap_args(__doc__, "engine/weights/detector.pt", 3000).parse_args(argv)
     vrng = np.random.default_rng(args.seed + 7)
     val = [s for _ in range(60) for s in make_samples(vrng)]
-    train_heatmap_model(CardSegmenter(), make_samples, val, args, __name__)
+    train_heatmap_model(CardSegmenter(), make_samples, val, args, "engine.train.detector")
 
 
 if __name__ == "__main__":

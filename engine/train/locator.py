@@ -48,7 +48,7 @@ def main(argv=None):
     args = heatmap_args(__doc__, "engine/weights/locator.pt", 3000).parse_args(argv)
     vrng = np.random.default_rng(args.seed + 7)
     val = [s for _ in range(80) for s in make_samples(vrng)]
-    train_heatmap_model(LineLocator(), make_samples, val, args, __name__)
+    train_heatmap_model(LineLocator(), make_samples, val, args, "engine.train.locator")
 
 
 if __name__ == "__main__":

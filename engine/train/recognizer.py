@@ -219,7 +219,7 @@ def main(argv=None):
             score = s_acc + g_acc + r_acc
             if score >= best:
                 best = score
-                save_weights(model, args.out, args=vars(args), module=__name__, metrics=rec)
+                save_weights(model, args.out, args=vars(args), module="engine.train.recognizer", metrics=rec)
     print("done", time.time() - t0, flush=True)
 
 
