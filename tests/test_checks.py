@@ -195,7 +195,9 @@ def test_run_reports_only_the_checks_asked_for(cards):
     h, w = c.shape[:2]
     frame = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
     warnings, q = checks.run(c, frame, c, ReadOptions(), expiry=_expiry("01/20"), now=NOW, is_frame=True)
-    assert warnings == [WARN_INVALID_DATE] and 0 <= q <= 100
+    assert warnings == [WARN_INVALID_DATE] and q is None  # quality only when asked for
+    _, q = checks.run(c, frame, c, ReadOptions(want_quality=True), expiry=None, now=NOW, is_frame=True)
+    assert 0 <= q <= 100
     everything = ReadOptions(check_border=True, check_reflection=True, check_copy=True, check_reshoot=True)
     warnings, _ = checks.run(c, frame, c, everything, expiry=None, now=NOW, is_frame=True)
     assert warnings == [WARN_PHOTOCOPY]
