@@ -47,6 +47,31 @@ def greedy_read(probs: np.ndarray) -> LineRead:
     return LineRead("".join(ch[0] for ch in chars), [tuple(ch) for ch in chars])
 
 
+def merge_reads(reads: list[LineRead]) -> LineRead | None:
+    """Average several reads of one line (different crops) digit by digit.
+
+    Only reads that agree on the number of digits are merged (the most common
+    count, at least two reads); the first of them gives the spacing. Averaging
+    probabilities is an ensemble over crops: a digit one crop misreads is
+    outvoted, and where the crops disagree the merged read is honestly unsure.
+    """
+    counts: dict[int, list[LineRead]] = {}
+    for r in reads:
+        counts.setdefault(sum(ch.isdigit() for ch, _, _ in r.chars), []).append(r)
+    n, group = max(counts.items(), key=lambda kv: (len(kv[1]), kv[0]))
+    if len(group) < 2 or n == 0:
+        return None
+    digit_probs = [np.mean([[p for ch, _, p in r.chars if ch.isdigit()][i] for r in group], axis=0) for i in range(n)]
+    chars, k = [], 0
+    for ch, col, p in group[0].chars:
+        if ch.isdigit():
+            p = digit_probs[k]
+            ch = ALPHABET[int(np.argmax(p[1:]))] if np.argmax(p) != 0 else ch
+            k += 1
+        chars.append((ch, col, p))
+    return LineRead("".join(c for c, _, _ in chars), chars)
+
+
 @dataclass
 class NumberDecision:
     digits: str

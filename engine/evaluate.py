@@ -121,6 +121,26 @@ def evaluate(engine, labels_path: str) -> dict:
     }
 
 
+def not_card_false_accepts(engine, seed: int = 2) -> dict:
+    """Run the engine on images with no bank card (desktop photos, documents, ID-card-like
+    layouts from engine.eval_warnings.not_card_images): any card number read is a false accept."""
+    import cv2
+    import numpy as np
+
+    from engine.eval_warnings import not_card_images
+
+    images = not_card_images(np.random.default_rng(seed))
+    accepted = []
+    for i, img in enumerate(images, 1):
+        progress(i, len(images), "not a card")
+        try:
+            engine.read(cv2.imencode(".jpg", img)[1].tobytes())
+            accepted.append(i)
+        except EngineError:
+            pass
+    return {"images": len(images), "false_accepts": len(accepted), "rate": round(len(accepted) / max(len(images), 1), 4)}
+
+
 def mask(number: str | None) -> str | None:
     """First 6 + last 4: the most of a card number that may be shown or logged."""
     if not number:

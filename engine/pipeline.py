@@ -19,7 +19,7 @@ import torch
 import bin_tables
 from engine import checks
 from engine.decode import decode_image
-from engine.decoding import LineRead, decide_date, decide_number, greedy_read
+from engine.decoding import LineRead, NumberDecision, decide_date, decide_number, greedy_read, merge_reads
 from engine.errors import EngineError, ImageBlurredError, NoCardFoundError, NumberUnreadableError
 from engine.geometry import RECT_H, RECT_W, landscape_order, map_points, quad_from_mask, rectify, rotate_order
 from engine.models import LOC_CHANNELS, LOC_H, LOC_W, SEG_SIZE, CardSegmenter, LineLocator, NumberRecognizer
@@ -36,7 +36,8 @@ MAX_READS = 3  # candidate outlines whose number line is read
 MIN_DIGITS_FOR_CARD = 10  # fewer digits than this on every candidate: not a card at all
 # (shrink the located box by this fraction of its height on each side, then pad vertically, pad
 # horizontally, both in box heights). The locator's box is a little taller than the digits.
-CROP_VARIANTS = ((0.0, 0.0, 0.5), (0.15, 0.2, 0.4), (0.1, 0.1, 0.8))
+MIN_VOTES = 2  # a number found only on a second chance must be read so by two crops
+CROP_VARIANTS = ((0.0, 0.0, 0.5), (0.15, 0.2, 0.4), (0.1, 0.1, 0.8), (0.05, 0.0, 0.3), (0.2, 0.3, 0.6))
 
 
 def _load(model: torch.nn.Module, path: str) -> torch.nn.Module:
@@ -134,19 +135,26 @@ class Engine:
         t = time.perf_counter()
         boxes = {i: _line_box(heat[i, 0], NUMBER_PEAK_MIN) for i in keep}
         decisions, crops, reads = {}, {}, []
-        for variant in CROP_VARIANTS:
-            todo = [i for i in keep if i not in decisions]
-            if not todo:
-                break
-            cut = {i: _crop_line(cards[i][0], boxes[i], *variant) for i in todo}
-            got = self._read_lines([cut[i][0] for i in todo])
-            reads += got
-            for i, r in zip(todo, got):
-                d = decide_number(r)
-                if d is not None:
-                    decisions[i], crops[i] = d, cut[i]
-            if any(d.valid for d in decisions.values()):
-                break
+        first = {i: _crop_line(cards[i][0], boxes[i], *CROP_VARIANTS[0]) for i in keep}
+        first_reads = dict(zip(keep, self._read_lines([first[i][0] for i in keep])))
+        reads += first_reads.values()
+        for i in keep:
+            d = decide_number(first_reads[i])
+            if d is not None:
+                decisions[i], crops[i] = d, first[i]
+        if not any(d.valid for d in decisions.values()):
+            # Second chance: the other crops of each outline, merged with the first read.
+            todo = [i for i in keep if i not in decisions or not decisions[i].valid]
+            more = [(i, _crop_line(cards[i][0], boxes[i], *v)) for i in todo for v in CROP_VARIANTS[1:]]
+            more_reads = self._read_lines([c[0] for _, c in more])
+            reads += more_reads
+            for i in todo:
+                mine = [first_reads[i]] + [r for (j, _), r in zip(more, more_reads) if j == i]
+                merged = merge_reads(mine)
+                votes = [decide_number(r) for r in mine] + ([decide_number(merged)] if merged is not None else [])
+                d = _vote([v for v in votes if v is not None])
+                if d is not None and (i not in decisions or d.valid):
+                    decisions[i], crops[i] = d, first[i]
         decided = list(decisions)
         if not decided:
             digits = max(sum(ch.isdigit() for ch in r.text) for r in reads)
@@ -216,6 +224,21 @@ class Engine:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _vote(decisions: list[NumberDecision]) -> NumberDecision | None:
+    """The valid number that at least two crops agree on, clearly ahead of any other valid
+    number; else, with no valid number at all, the surest invalid one. Otherwise None."""
+    valid = [d for d in decisions if d.valid]
+    if not valid:
+        return max(decisions, key=lambda d: d.confidence) if decisions else None
+    support: dict[str, int] = {}
+    for d in valid:
+        support[d.digits] = support.get(d.digits, 0) + 1
+    ranked = sorted(support.values(), reverse=True)
+    if ranked[0] < MIN_VOTES or (len(ranked) > 1 and ranked[1] >= ranked[0] - 1):
+        return None  # a lone read, or two numbers the crops cannot tell apart
+    return max(valid, key=lambda d: (support[d.digits], d.confidence))
 
 
 def _shrink(img: np.ndarray, side: int) -> tuple[np.ndarray, float]:

@@ -275,15 +275,20 @@ def eval_command(args) -> int:
     import json
 
     from engine import Engine
-    from engine.evaluate import evaluate
+    from engine.evaluate import evaluate, not_card_false_accepts
 
-    print(json.dumps(evaluate(Engine.load(), args.labels), indent=2, ensure_ascii=False))
+    engine = Engine.load()
+    report = evaluate(engine, args.labels)
+    if args.not_card:
+        report["not_a_card"] = not_card_false_accepts(engine)
+    print(json.dumps(report, indent=2, ensure_ascii=False))
     return 0
 
 
 def add_eval_command(subparsers) -> None:
     parser = subparsers.add_parser("eval", help="score the engine on a labelled set (labels.tsv format)")
     parser.add_argument("labels", metavar="LABELS.tsv")
+    parser.add_argument("--not-card", action="store_true", help="also count numbers read on images with no card")
     parser.set_defaults(func=eval_command)
 
 

@@ -95,3 +95,15 @@ def test_confident_read_failing_only_luhn_is_reported_as_invalid():
 def test_confident_read_of_the_wrong_length_is_not_an_illegal_card_but_unreadable():
     # a dropped digit: 15 digits under a 16-digit BIN
     assert decide_number(greedy_read(frames("622576008888888"))) is None
+
+
+def test_reads_of_several_crops_are_merged_digit_by_digit():
+    from engine.decoding import merge_reads
+
+    good = greedy_read(frames("6225 7600 8888 8883"))
+    slip = greedy_read(frames("6225 7600 8883 8883", {11: {"8": 0.3}}))  # one crop misreads a digit
+    short = greedy_read(frames("6225 7600 8888 888"))  # another drops one: not merged
+    merged = merge_reads([slip, good, short, good])
+    assert merged is not None and merged.text.replace(" ", "") == VALID
+    assert decide_number(merged).digits == VALID
+    assert merge_reads([good]) is None  # one read is nothing to merge

@@ -303,6 +303,16 @@ def render_card(rng: np.random.Generator, number: str | None = None, layout: str
         color = _random_color(rng, 0, 90) if dark else _random_color(rng, 170, 255)
         img = _apply_flat(img, mask, color)
 
+    # Small print right under the number that real cards carry and crops catch: the first
+    # four digits again in tiny type (UnionPay cards), or a MONTH/YEAR label.
+    small_font = _font(LATIN_FONT, max(10, int(fsize * rng.uniform(0.25, 0.4))))
+    if rng.random() < 0.5:
+        tiny = number[:4] if rng.random() < 0.8 else "MONTH/YEAR"
+        ty = number_box[3] + int(rng.uniform(0.0, 0.3) * (number_box[3] - number_box[1]))
+        tx = number_box[0] + int(rng.uniform(-5, 30))
+        m = _text_layer(size, lambda d: d.text((tx, ty), tiny, font=small_font, fill=255))
+        img = _apply_flat(img, m, _random_color(rng, 0, 90) if img.mean() > 110 else _random_color(rng, 170, 255))
+
     # Dates under the number.
     expiry = issue = None
     date_font = _font(font_path, int(fsize * rng.uniform(0.55, 0.8)))

@@ -34,8 +34,8 @@ def jitter_crop(img: np.ndarray, box, rng: np.random.Generator) -> np.ndarray:
     """Crop a text box with the sloppiness of a real locator: margins, offset, slight tilt."""
     x0, y0, x1, y1 = box
     h, w = y1 - y0, x1 - x0
-    top = h * rng.uniform(0.05, 0.45)
-    bottom = h * rng.uniform(0.05, 0.45)
+    top = h * rng.uniform(0.05, 0.5)
+    bottom = h * rng.uniform(0.05, 0.75)  # the locator's box often takes in the small print below
     left = h * rng.uniform(0.0, 0.8)
     right = h * rng.uniform(0.0, 0.8)
     src = np.float32([[x0 - left, y0 - top], [x1 + right, y0 - top], [x1 + right, y1 + bottom]])
@@ -87,8 +87,8 @@ class RealSegments:
 class SampleStream(torch.utils.data.IterableDataset):
     """Endless batches from a replay buffer refreshed with new synthetic crops (runs in a worker)."""
 
-    def __init__(self, seed: int, batch: int, buffer: int = 2500, real_frac: float = 0.3):
-        self.seed, self.batch, self.buffer_size, self.real_frac = seed, batch, buffer, real_frac
+    def __init__(self, seed: int, batch: int, buffer: int = 2500, real_frac: float = 0.3, curriculum: bool = True):
+        self.seed, self.batch, self.buffer_size, self.real_frac, self.curriculum = seed, batch, buffer, real_frac, curriculum
 
     def __iter__(self):
         rng = np.random.default_rng(self.seed + 1000)
@@ -106,7 +106,7 @@ class SampleStream(torch.utils.data.IterableDataset):
             items = [buf[i] for i in rng.integers(0, len(buf), self.batch - n_real)]
             items += [real.pseudo_line(rng) for _ in range(n_real)]
             # curriculum: early batches favour short crops (dates, single windows)
-            if step < 300:
+            if self.curriculum and step < 300:
                 items.sort(key=lambda it: len(it[1]))
                 items = items[: max(8, self.batch // 2)]
             step += 1
@@ -166,7 +166,9 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=48)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--init", default=None, help="start from these weights (fine-tuning)")
+    ap.add_argument("--init", default=None, help="start from these weights (fine-tuning; no curriculum, shorter warm-up)")
+    ap.add_argument("--real-frac", type=float, default=0.3, help="share of each batch from real digit windows")
+    ap.add_argument("--buffer", type=int, default=2500, help="replay buffer of rendered crops")
     args = ap.parse_args(argv)
 
     torch.manual_seed(args.seed)
@@ -176,13 +178,13 @@ def main(argv=None):
     if args.init:
         model.load_state_dict(torch.load(args.init)["state_dict"])
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    warmup = 200
+    warmup = 200 if args.init is None else 50
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda i: min(1.0, (i + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * min(i, args.iters) / args.iters))
     )
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
     loader = torch.utils.data.DataLoader(
-        SampleStream(args.seed, args.batch), batch_size=None, num_workers=1, collate_fn=collate, prefetch_factor=4
+        SampleStream(args.seed, args.batch, buffer=args.buffer, real_frac=args.real_frac, curriculum=args.init is None), batch_size=None, num_workers=1, collate_fn=collate, prefetch_factor=4
     )
 
     vrng = np.random.default_rng(args.seed + 7)
