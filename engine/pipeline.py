@@ -36,6 +36,7 @@ MAX_READS = 3  # candidate outlines whose number line is read
 MIN_DIGITS_FOR_CARD = 10  # fewer digits than this on every candidate: not a card at all
 # (shrink the located box by this fraction of its height on each side, then pad vertically, pad
 # horizontally, both in box heights). The locator's box is a little taller than the digits.
+DATE_CROP = (0.0, 0.15, 0.5, 0.25)  # shrink, pad_y, pad_x, shift (see _crop_line)
 MIN_VOTES = 2  # a number found only on a second chance must be read so by two crops
 CROP_VARIANTS = ((0.0, 0.0, 0.5), (0.15, 0.2, 0.4), (0.1, 0.1, 0.8), (0.05, 0.0, 0.3), (0.2, 0.3, 0.6))
 
@@ -174,7 +175,7 @@ class Engine:
             if name != "number":
                 box = _line_box(heat[best, c], DATE_PEAK_MIN)
                 if box is not None:
-                    date_crops[name] = _crop_line(card, box, *CROP_VARIANTS[0])
+                    date_crops[name] = _crop_line(card, box, *DATE_CROP)
         date_reads = dict(zip(date_crops, self._read_lines([c[0] for c in date_crops.values()]))) if date_crops else {}
         timings["read"] = _ms(t)
 
@@ -287,11 +288,15 @@ def _line_box(heat: np.ndarray, thresh: float) -> tuple[float, float, float, flo
     return x * sx, y * sy, (x + w) * sx, (y + h) * sy
 
 
-def _crop_line(card: np.ndarray, box, shrink: float = 0.0, pad_y: float = 0.1, pad_x: float = 0.4) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """Cut a located line out of the rectified card, with margins like the recognizer saw in training."""
+def _crop_line(card: np.ndarray, box, shrink: float = 0.0, pad_y: float = 0.1, pad_x: float = 0.4, shift: float = 0.0) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Cut a located line out of the rectified card, with margins like the recognizer saw in training.
+
+    All margins are in box heights; `shift` moves the cut down (dates: real cards print a
+    MONTH/YEAR label above them, which pulls the located box up).
+    """
     x0, y0, x1, y1 = box
     h = y1 - y0
-    y0, y1 = y0 + shrink * h, y1 - shrink * h
+    y0, y1 = y0 + (shrink + shift) * h, y1 + (shift - shrink) * h
     h = y1 - y0
     x0, x1 = max(0, int(x0 - pad_x * h)), min(RECT_W, int(x1 + pad_x * h))
     y0, y1 = max(0, int(y0 - pad_y * h)), min(RECT_H, int(y1 + pad_y * h))

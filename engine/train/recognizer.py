@@ -74,11 +74,19 @@ class RealSegments:
         self.train = [self.items[i] for i in order[n_val:]]
 
     def pseudo_line(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-        k = int(rng.integers(1, 6))
+        # Mostly whole-number lengths (4-5 windows = 16-20 characters), like the lines the engine cuts.
+        k = int(rng.integers(4, 6)) if rng.random() < 0.6 else int(rng.integers(1, 4))
         picks = [self.train[i] for i in rng.integers(0, len(self.train), k)]
         img = np.hstack([p[0] for p in picks])
         text = "".join(p[1] for p in picks)
         text = " ".join(text.split())  # the CTC target collapses repeated blanks like the card does
+        h = img.shape[0]
+        if rng.random() < 0.4:  # tighter or looser around the digits than the 46 px windows
+            top, bottom = int(rng.integers(0, h // 5)), int(rng.integers(0, h // 5))
+            img = img[top : h - bottom]
+            if rng.random() < 0.5:
+                pad = int(rng.integers(2, h // 2))
+                img = cv2.copyMakeBorder(img, pad // 2, pad - pad // 2, 0, 0, cv2.BORDER_REPLICATE)
         if rng.random() < 0.5:
             img = degrade(img, rng, strength=0.4)
         return line_input(img), text
