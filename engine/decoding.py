@@ -24,6 +24,7 @@ MAX_UNCERTAIN = 3  # positions where alternatives are tried
 ACCEPT_MIN_DIGIT = 0.55  # every digit read as the recognizer's first choice must be at least this sure
 ACCEPT_MIN_CHANGED = 0.3  # a digit Luhn chose among the recognizer's alternatives must be at least this sure
 ACCEPT_MIN_INVALID = 0.9  # a number that fails Luhn is reported only when every digit is this sure
+SURE_DIGIT = 0.95  # below this a digit counts as unsure
 AMBIGUITY_RATIO = 0.35  # a second valid number this close to the best makes the read ambiguous
 
 
@@ -80,6 +81,12 @@ class NumberDecision:
     confidence: float
     columns: list[int]
     valid: bool  # Luhn and BIN length
+
+    @property
+    def unsure_digits(self) -> int:
+        """Luhn catches any single wrong digit, but two wrong digits pass it one time in ten:
+        a valid number with more than one unsure digit needs other evidence."""
+        return sum(c < SURE_DIGIT for c in self.digit_confidences)
 
 
 def luhn_ok(digits: str) -> bool:

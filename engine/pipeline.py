@@ -143,9 +143,11 @@ class Engine:
             d = decide_number(first_reads[i])
             if d is not None:
                 decisions[i], crops[i] = d, first[i]
-        if not any(d.valid for d in decisions.values()):
-            # Second chance: the other crops of each outline, merged with the first read.
-            todo = [i for i in keep if i not in decisions or not decisions[i].valid]
+        if not any(d.valid and d.unsure_digits <= 1 for d in decisions.values()):
+            # Second chance: the other crops of each outline, merged with the first read and voted.
+            todo = [i for i in keep if i not in decisions or not decisions[i].valid or decisions[i].unsure_digits > 1]
+            for i in todo:
+                decisions.pop(i, None)
             more = [(i, _crop_line(cards[i][0], boxes[i], *v)) for i in todo for v in CROP_VARIANTS[1:]]
             more_reads = self._read_lines([c[0] for _, c in more])
             reads += more_reads

@@ -107,3 +107,10 @@ def test_reads_of_several_crops_are_merged_digit_by_digit():
     assert merged is not None and merged.text.replace(" ", "") == VALID
     assert decide_number(merged).digits == VALID
     assert merge_reads([good]) is None  # one read is nothing to merge
+
+
+def test_valid_read_with_two_unsure_digits_is_flagged_for_more_evidence():
+    # Luhn-valid, but two digits are unsure: a two-digit slip passes Luhn one time in ten
+    d = decide_number(greedy_read(frames("6225760088888883", {13: {"1": 0.1}, 15: {"5": 0.2}})))
+    assert d is not None and d.valid and d.unsure_digits == 2
+    assert decide_number(greedy_read(frames("6225760088888883"))).unsure_digits == 0
