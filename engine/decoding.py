@@ -173,7 +173,7 @@ def _regroup(text: str, read_digits: str, digits: str) -> str:
 DATE_RE = re.compile(r"(\d{2})/(\d{2})")
 
 
-def decide_date(read: LineRead, min_conf: float = 0.6) -> tuple[str, float] | None:
+def decide_date(read: LineRead, min_conf: float = 0.9) -> tuple[str, float] | None:
     """'MM/YY' from a date crop, or None. Month must be 01-12."""
     m = DATE_RE.search(read.text)
     if not m or not 1 <= int(m.group(1)) <= 12:

@@ -36,7 +36,7 @@ MAX_READS = 3  # candidate outlines whose number line is read
 MIN_DIGITS_FOR_CARD = 10  # fewer digits than this on every candidate: not a card at all
 # (shrink the located box by this fraction of its height on each side, then pad vertically, pad
 # horizontally, both in box heights). The locator's box is a little taller than the digits.
-DATE_CROP = (0.0, 0.15, 0.5, 0.25)  # shrink, pad_y, pad_x, shift (see _crop_line)
+DATE_CROP = (0.0, 0.4, 0.5, 0.0)  # shrink, pad_y, pad_x, shift (see _crop_line): the date box runs short
 MIN_VOTES = 2  # a number found only on a second chance must be read so by two crops
 CROP_VARIANTS = ((0.0, 0.0, 0.5), (0.15, 0.2, 0.4), (0.1, 0.1, 0.8), (0.05, 0.0, 0.3), (0.2, 0.3, 0.6))
 
