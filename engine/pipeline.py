@@ -166,11 +166,20 @@ class Engine:
                 raise NoCardFoundError("nothing that reads like a card number")
             raise NumberUnreadableError("number not read with confidence")
         best = max(decided, key=lambda i: (decisions[i].valid, decisions[i].confidence))
+        same = [i for i in decided if i < first_frame and decisions[i].digits == decisions[best].digits]
+        if best >= first_frame and same:  # the frame is the fallback: keep the card's own outline
+            best = max(same, key=lambda i: decisions[i].confidence)
         decision = decisions[best]
         card, H = cards[best]
         quad = cands[best]
         number_box = crops[best][1]
         number_quad = _box_quad(H, number_box)
+        if best >= first_frame and first_frame:
+            # Read through the whole frame, but the segmenter did find a card around the
+            # number: that is the outline to report, turned the way the frame read it.
+            own = min(range(first_frame), key=lambda k: np.linalg.norm(cands[k] - quad, axis=1).sum())
+            if all(cv2.pointPolygonTest(cands[own].reshape(-1, 1, 2), (float(x), float(y)), False) >= 0 for x, y in number_quad):
+                quad = cands[own]
 
         date_crops = {}
         for c, name in enumerate(LOC_CHANNELS):

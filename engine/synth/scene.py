@@ -41,7 +41,7 @@ def background_photo(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     return img
 
 
-def random_quad(rng: np.random.Generator, w: int, h: int, card_aspect: float, angle: float | None = None) -> np.ndarray:
+def random_quad(rng: np.random.Generator, w: int, h: int, card_aspect: float, angle: float | None = None, scale: float | None = None) -> np.ndarray:
     """Card corners in a w x h photo: any rotation, size from small to filling the frame."""
     mode = rng.random()
     if angle is not None:
@@ -52,8 +52,10 @@ def random_quad(rng: np.random.Generator, w: int, h: int, card_aspect: float, an
         angle = rng.choice([90, 180, 270]) + rng.normal(0, 8)
     else:
         angle = rng.uniform(0, 360)
-    fill = rng.random()
-    if fill < 0.3:  # card fills the frame, corners near or slightly past the edges
+    fill = rng.random() if scale is None else 1.0
+    if scale is not None:
+        pass
+    elif fill < 0.3:  # card fills the frame, corners near or slightly past the edges
         scale = rng.uniform(0.92, 1.08)
     else:
         scale = rng.uniform(0.45, 0.92)
@@ -72,8 +74,12 @@ def random_quad(rng: np.random.Generator, w: int, h: int, card_aspect: float, an
     return (pts + centre).astype(np.float32)
 
 
-def photo_of_card(card: np.ndarray, rng: np.random.Generator, size: tuple[int, int] | None = None, angle: float | None = None):
-    """Return (photo BGR, quad float32[4,2] ordered as on the card). `angle` pins the rotation (degrees)."""
+def photo_of_card(card: np.ndarray, rng: np.random.Generator, size: tuple[int, int] | None = None, angle: float | None = None, scale: float | None = None):
+    """Return (photo BGR, quad float32[4,2] ordered as on the card).
+
+    `angle` pins the rotation (degrees); `scale` pins the card's size relative to the largest
+    that fits the photo at that angle (below 1: the whole card is in the photo).
+    """
     if size is None:
         long_side = int(rng.integers(480, 900))
         aspect = rng.choice([4 / 3, 3 / 2, 16 / 9, 1.0])
@@ -81,7 +87,7 @@ def photo_of_card(card: np.ndarray, rng: np.random.Generator, size: tuple[int, i
     else:
         w, h = size
     ch, cw = card.shape[:2]
-    quad = random_quad(rng, w, h, cw / ch, angle)
+    quad = random_quad(rng, w, h, cw / ch, angle, scale)
     src = np.array([[0, 0], [cw, 0], [cw, ch], [0, ch]], np.float32)
     M = cv2.getPerspectiveTransform(src, quad)
     bg = background_photo(rng, w, h)
