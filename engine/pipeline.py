@@ -118,34 +118,51 @@ class Engine:
         cands, first_frame = self._candidates(img)
         timings["detect"] = _ms(t)
 
-        # Locate the number line on every candidate; keep those with a clear line.
-        t = time.perf_counter()
+        # Locate and read tier by tier: the segmenter's outline (both ways up) first, the whole
+        # frame only when that gives no sure read; within a tier the strongest line first. A
+        # first read is "sure" when it is Luhn/BIN-valid with at most one unsure digit.
         small, scale = _shrink(img, LOCATE_SOURCE_SIDE)
-        views = [rectify(small, q * scale, (LOC_W, LOC_H))[0] for q in cands]
-        heat = self.locator(torch.from_numpy(np.stack([locator_input(v) for v in views]))).sigmoid().numpy()
-        mass = (heat[:, 0] > 0.5).reshape(len(cands), -1).sum(1)
-        keep = [int(i) for i in np.argsort(-mass) if mass[i] >= max(MIN_LINE_CELLS, 0.25 * mass.max())][:MAX_READS]
-        timings["locate"] = _ms(t)
-        if not keep:
-            raise NoCardFoundError("no card number line found")
-        cards = {i: rectify(img, cands[i]) for i in keep}  # full resolution, only where we read
+        tiers = [tier for tier in (list(range(first_frame)), list(range(first_frame, len(cands)))) if tier]
+        heat = np.zeros((len(cands), len(LOC_CHANNELS), LOC_H // 2, LOC_W // 2), np.float32)
+        mass = np.zeros(len(cands), np.int64)
+        cards, boxes, first, first_reads, decisions, crops, reads, kept = {}, {}, {}, {}, {}, {}, [], []
+        timings["locate"] = timings["read"] = 0.0
+        sure = lambda d: d is not None and d.valid and d.unsure_digits <= 1
+        for tier in tiers:
+            t = time.perf_counter()
+            views = [rectify(small, cands[i] * scale, (LOC_W, LOC_H))[0] for i in tier]
+            heat[tier] = self.locator(torch.from_numpy(np.stack([locator_input(v) for v in views]))).sigmoid().numpy()
+            mass[tier] = (heat[tier, 0] > 0.5).reshape(len(tier), -1).sum(1)
+            floor = max(MIN_LINE_CELLS, 0.25 * mass.max())
+            keep = sorted((i for i in tier if mass[i] >= floor), key=lambda i: -mass[i])[:MAX_READS]
+            timings["locate"] += _ms(t)
 
-        # Read each kept candidate's number line; the best decision picks outline and orientation.
-        # The recognizer is sensitive to how tightly the line is cut: when no first read decides,
-        # read again with the other crops before giving up (easy cards pay for one pass only).
+            t = time.perf_counter()
+            for batch in (keep[:1], keep[1:]):
+                if not batch or any(sure(d) for d in decisions.values()):
+                    continue
+                for i in batch:
+                    cards[i] = rectify(img, cands[i])  # full resolution, only where we read
+                    boxes[i] = _line_box(heat[i, 0], NUMBER_PEAK_MIN)
+                    first[i] = _crop_line(cards[i][0], boxes[i], *CROP_VARIANTS[0])
+                got = self._read_lines([first[i][0] for i in batch])
+                for i, r in zip(batch, got):
+                    first_reads[i] = r
+                    kept.append(i)
+                    d = decide_number(r)
+                    if d is not None:
+                        decisions[i], crops[i] = d, first[i]
+                reads += got
+            timings["read"] += _ms(t)
+            if any(sure(d) for d in decisions.values()):
+                break
+        if not kept:
+            raise NoCardFoundError("no card number line found")
+
         t = time.perf_counter()
-        boxes = {i: _line_box(heat[i, 0], NUMBER_PEAK_MIN) for i in keep}
-        decisions, crops, reads = {}, {}, []
-        first = {i: _crop_line(cards[i][0], boxes[i], *CROP_VARIANTS[0]) for i in keep}
-        first_reads = dict(zip(keep, self._read_lines([first[i][0] for i in keep])))
-        reads += first_reads.values()
-        for i in keep:
-            d = decide_number(first_reads[i])
-            if d is not None:
-                decisions[i], crops[i] = d, first[i]
-        if not any(d.valid and d.unsure_digits <= 1 for d in decisions.values()):
+        if not any(sure(d) for d in decisions.values()):
             # Second chance: the other crops of each outline, merged with the first read and voted.
-            todo = [i for i in keep if i not in decisions or not decisions[i].valid or decisions[i].unsure_digits > 1]
+            todo = [i for i in kept if not sure(decisions.get(i))]
             for i in todo:
                 decisions.pop(i, None)
             more = [(i, _crop_line(cards[i][0], boxes[i], *v)) for i in todo for v in CROP_VARIANTS[1:]]
@@ -159,9 +176,9 @@ class Engine:
                 if d is not None and (i not in decisions or d.valid):
                     decisions[i], crops[i] = d, first[i]
         decided = list(decisions)
+        timings["read"] += _ms(t)
         if not decided:
             digits = max(sum(ch.isdigit() for ch in r.text) for r in reads)
-            timings["read"] = _ms(t)
             if digits < MIN_DIGITS_FOR_CARD:
                 raise NoCardFoundError("nothing that reads like a card number")
             raise NumberUnreadableError("number not read with confidence")
@@ -181,6 +198,7 @@ class Engine:
             if all(cv2.pointPolygonTest(cands[own].reshape(-1, 1, 2), (float(x), float(y)), False) >= 0 for x, y in number_quad):
                 quad = cands[own]
 
+        t = time.perf_counter()
         date_crops = {}
         for c, name in enumerate(LOC_CHANNELS):
             if name != "number":
@@ -188,7 +206,8 @@ class Engine:
                 if box is not None:
                     date_crops[name] = _crop_line(card, box, *DATE_CROP)
         date_reads = dict(zip(date_crops, self._read_lines([c[0] for c in date_crops.values()]))) if date_crops else {}
-        timings["read"] = _ms(t)
+        timings["read"] = round(timings["read"] + _ms(t), 2)
+        timings["locate"] = round(timings["locate"], 2)
 
         now = self.clock()
         fields = {}
