@@ -17,6 +17,8 @@ FORMATS = ("jpeg", "png", "bmp", "tiff")
 
 
 def sniff_format(data: bytes) -> str | None:
+    """The image format named by the magic bytes (the engine decodes FORMATS; GIF and WebP are
+    named so that callers can refuse them by name), or None when unknown."""
     if data[:3] == b"\xff\xd8\xff":
         return "jpeg"
     if data[:8] == b"\x89PNG\r\n\x1a\n":
@@ -25,6 +27,10 @@ def sniff_format(data: bytes) -> str | None:
         return "bmp"
     if data[:4] in (b"II*\x00", b"MM\x00*"):
         return "tiff"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
     return None
 
 
@@ -90,9 +96,12 @@ _SIZE_READERS = {"jpeg": _jpeg_size, "png": _png_size, "bmp": _bmp_size, "tiff":
 
 
 def header_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) declared by the header, or None if it cannot be read."""
-    fmt = sniff_format(data)
-    return _SIZE_READERS[fmt](data) if fmt else None
+    """(width, height) declared by the header of a JPEG, PNG, BMP or TIFF, or None."""
+    reader = _SIZE_READERS.get(sniff_format(data))
+    try:
+        return reader(data) if reader else None
+    except struct.error:
+        return None
 
 
 def _looks_complete(fmt: str, data: bytes) -> bool:
@@ -107,7 +116,7 @@ def _looks_complete(fmt: str, data: bytes) -> bool:
 
 def decode_image(data: bytes, *, max_pixels: int, min_side: int = 0) -> np.ndarray:
     fmt = sniff_format(data)
-    if fmt is None:
+    if fmt not in FORMATS:
         raise ImageDecodeError("not a JPEG, PNG, BMP or TIFF image")
     size = header_size(data)
     if size is None or size[0] <= 0 or size[1] <= 0:

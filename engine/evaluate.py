@@ -65,7 +65,8 @@ def run_labels(engine, labels_path: str, options: ReadOptions = ReadOptions()) -
     return out
 
 
-def _digit_errors(pred: str, truth: str) -> int:
+def edit_distance(pred: str, truth: str) -> int:
+    """Levenshtein distance: digit errors of a read, insertions and deletions included."""
     prev = list(range(len(truth) + 1))
     for i, a in enumerate(pred, 1):
         cur = [i]
@@ -81,7 +82,7 @@ def summarize(outcomes: list[Outcome]) -> dict:
     exact = sum(o.number == o.truth for o in read)
     wrong_valid = sum(o.number != o.truth and bin_tables.luhn_valid(o.number) for o in read)
     wrong_any = sum(o.number != o.truth for o in read)
-    digit_err = sum(_digit_errors(o.number or "", o.truth) for o in outcomes)
+    digit_err = sum(edit_distance(o.number or "", o.truth) for o in outcomes)
     labelled = [o for o in outcomes if o.expiry_truth]
     unlabelled = [o for o in outcomes if not o.expiry_truth]
     stages = {}

@@ -11,12 +11,12 @@ import base64
 import binascii
 import ipaddress
 import socket
-import struct
 from typing import Awaitable, Callable
 
 import httpx
 
 from adapters.base import ImageLimits
+from engine import decode
 from gateway.errors import (
     BadBase64Error,
     FetchError,
@@ -67,58 +67,9 @@ def decode_base64_strict(text: str | bytes, *, allow_data_uri: bool = False) -> 
 # --- formats ----------------------------------------------------------------
 
 
-def sniff_format(data: bytes) -> str | None:
-    """The image format named by the magic bytes, or None when unknown."""
-    if data[:3] == b"\xff\xd8\xff":
-        return "jpeg"
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return "png"
-    if data[:2] == b"BM":
-        return "bmp"
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
-        return "tiff"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return None
-
-
-def image_dimensions(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from the header of a JPEG, PNG or BMP without decoding; None if unknown."""
-    try:
-        fmt = sniff_format(data)
-        if fmt == "png" and data[12:16] == b"IHDR":
-            return struct.unpack(">II", data[16:24])
-        if fmt == "bmp" and len(data) >= 26:
-            width, height = struct.unpack("<ii", data[18:26])
-            return abs(width), abs(height)
-        if fmt == "jpeg":
-            return _jpeg_dimensions(data)
-    except struct.error:
-        return None
-    return None
-
-
-def _jpeg_dimensions(data: bytes) -> tuple[int, int] | None:
-    pos = 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            return None
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # no length field
-            pos += 2
-            continue
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        # SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC) carry the frame size
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
-            return width, height
-        pos += 2 + length
-    return None
+# Format sniffing and header sizes are the decoder's knowledge: one place, engine.decode.
+sniff_format = decode.sniff_format
+image_dimensions = decode.header_size
 
 
 def check_image(data: bytes, limits: ImageLimits) -> str | None:

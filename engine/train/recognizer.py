@@ -25,6 +25,7 @@ from engine.models import ALPHABET, NumberRecognizer
 from engine.preprocess import batch_lines, encode_text, line_input
 from engine.synth.card import render_card
 from engine.synth.scene import degrade
+from engine.evaluate import edit_distance
 from engine.train.common import REALCARDS, ctc_greedy, load_labels, save_weights
 
 # ---------------------------------------------------------------- data
@@ -142,20 +143,10 @@ def evaluate(model, samples) -> tuple[float, float]:
                 pred = ctc_greedy(lg.log_softmax(-1))[0].replace(" ", "")
                 truth = text.replace(" ", "")
                 exact += pred == truth
-                errs += _edit_distance(pred, truth)
+                errs += edit_distance(pred, truth)
                 total += len(truth)
     model.train()
     return exact / max(1, len(samples)), errs / max(1, total)
-
-
-def _edit_distance(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
 
 
 def real_line_samples() -> list:
