@@ -243,12 +243,16 @@ class Gateway:
                 raise ImageTooLargeError(f"side {max(size)} > {limits.max_side}")
         return data
 
-    @staticmethod
-    def options_for(call: EngineCall, dialect: Dialect):
-        """The dialect's options, tightened by its limits (the stricter of the two wins)."""
+    def options_for(self, call: EngineCall, dialect: Dialect):
+        """The dialect's options, tightened by its limits (the stricter of the two wins) and
+        with the configured blur floor ([engine] blur_floor: quality below it is the vendor's
+        blurred-image error)."""
         limits = dialect.limits
         options = call.options
         changes = {}
+        blur_floor = self.config["engine"].get("blur_floor", 0)
+        if blur_floor > options.blur_floor:
+            changes["blur_floor"] = blur_floor
         if limits.max_pixels and limits.max_pixels < options.max_pixels:
             changes["max_pixels"] = limits.max_pixels
         if limits.min_side > options.min_side:

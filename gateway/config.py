@@ -27,7 +27,7 @@ VENDORS = ("tencent", "myqcloud", "huawei", "facepp", "hex")
 
 DEFAULTS: dict[str, Any] = {
     "fetch": {"allow_private": False, "user_agent": "cardgate/0.1"},
-    "engine": {"threads": 1, "queue_size": 8},
+    "engine": {"threads": 1, "queue_size": 8, "blur_floor": 0},
     "limits": {"max_body_bytes": 0},
     "rate_limits": {"per_second": 0.0, "burst": 0, "credentials": {}},
     "server": {"drain_timeout_s": 30.0},
@@ -41,6 +41,7 @@ _TYPES: dict[tuple[str, str], type | tuple[type, ...]] = {
     ("fetch", "user_agent"): str,
     ("engine", "threads"): int,
     ("engine", "queue_size"): int,
+    ("engine", "blur_floor"): int,
     ("limits", "max_body_bytes"): int,
     ("rate_limits", "per_second"): (int, float),
     ("rate_limits", "burst"): int,

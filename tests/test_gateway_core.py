@@ -692,7 +692,7 @@ def test_many_simultaneous_requests_each_get_their_own_answer(live_gateway):
 def test_config_defaults():
     config = load_config(None)
     assert config["fetch"]["allow_private"] is False
-    assert config["engine"] == {"threads": 1, "queue_size": 8}
+    assert config["engine"] == {"threads": 1, "queue_size": 8, "blur_floor": 0}
     assert all(config[v] == {} for v in ("tencent", "myqcloud", "huawei", "facepp", "hex"))
 
 
@@ -717,7 +717,7 @@ threads = 3
     assert config["tencent"]["credentials"] == {"AKIDEXAMPLE": "tencent-secret-key"}
     assert config["myqcloud"]["apps"]["1250000000"]["secret_id"] == "AKIDMYQ"
     assert config["fetch"]["allow_private"] is True
-    assert config["engine"] == {"threads": 3, "queue_size": 8}
+    assert config["engine"] == {"threads": 3, "queue_size": 8, "blur_floor": 0}
     assert has_credentials(config, "tencent") and has_credentials(config, "huawei")
     assert has_credentials(config, "myqcloud") and not has_credentials(config, "facepp")
 
@@ -779,3 +779,15 @@ def test_cli_bad_config_and_no_command(tmp_path, capsys):
     assert cli_main(["serve", "--config", str(path)]) == 2
     assert "engine.threads" in capsys.readouterr().err
     assert cli_main([]) == 2
+
+
+def test_configured_blur_floor_reaches_the_engine():
+    from gateway.app import create_app
+    from tests.fakes import FakeEngine, TINY_JPEG_B64
+
+    engine = FakeEngine()
+    from starlette.testclient import TestClient
+
+    client = TestClient(create_app({"engine": {"blur_floor": 25}}, engine))
+    client.post("/hex/ocrapi/creditcardocr", json={"image": TINY_JPEG_B64})
+    assert engine.last_options.blur_floor == 25
