@@ -38,6 +38,7 @@ MIN_DIGITS_FOR_CARD = 10  # fewer digits than this on every candidate: not a car
 # horizontally, both in box heights). The locator's box is a little taller than the digits.
 DATE_CROP = (0.0, 0.4, 0.5, 0.0)  # shrink, pad_y, pad_x, shift (see _crop_line): the date box runs short
 MIN_VOTES = 2  # a number found only on a second chance must be read so by two crops
+MAX_UNSURE_VOTED = 2  # ... and by at least one of them with no more unsure digits than this
 CROP_VARIANTS = ((0.0, 0.0, 0.5), (0.15, 0.2, 0.4), (0.1, 0.1, 0.8), (0.05, 0.0, 0.3), (0.2, 0.3, 0.6))
 
 
@@ -259,7 +260,8 @@ class Engine:
 
 def _vote(decisions: list[NumberDecision]) -> NumberDecision | None:
     """The valid number that at least two crops agree on, clearly ahead of any other valid
-    number; else, with no valid number at all, the surest invalid one. Otherwise None."""
+    number and read fairly surely at least once; else, with no valid number at all, the surest
+    invalid one. Otherwise None."""
     valid = [d for d in decisions if d.valid]
     if not valid:
         return max(decisions, key=lambda d: d.confidence) if decisions else None
@@ -269,7 +271,12 @@ def _vote(decisions: list[NumberDecision]) -> NumberDecision | None:
     ranked = sorted(support.values(), reverse=True)
     if ranked[0] < MIN_VOTES or (len(ranked) > 1 and ranked[1] >= ranked[0] - 1):
         return None  # a lone read, or two numbers the crops cannot tell apart
-    return max(valid, key=lambda d: (support[d.digits], d.confidence))
+    best = max(valid, key=lambda d: (support[d.digits], d.confidence))
+    # Crops of one photo share its blur and glare, so they often repeat the same misread:
+    # agreement alone is not enough when every read of the number is unsure in several places.
+    if min(d.unsure_digits for d in valid if d.digits == best.digits) > MAX_UNSURE_VOTED:
+        return None
+    return best
 
 
 def _shrink(img: np.ndarray, side: int) -> tuple[np.ndarray, float]:

@@ -114,3 +114,18 @@ def test_valid_read_with_two_unsure_digits_is_flagged_for_more_evidence():
     d = decide_number(greedy_read(frames("6225760088888883", {13: {"1": 0.1}, 15: {"5": 0.2}})))
     assert d is not None and d.valid and d.unsure_digits == 2
     assert decide_number(greedy_read(frames("6225760088888883"))).unsure_digits == 0
+
+
+def test_crops_agreeing_on_an_unsure_number_are_not_enough():
+    from engine.decoding import NumberDecision
+    from engine.pipeline import _vote
+
+    def dec(digits, unsure):
+        confs = [0.7] * unsure + [1.0] * (len(digits) - unsure)
+        return NumberDecision(digits, digits, confs, 0.9, [], True)
+
+    assert _vote([dec(VALID, 1), dec(VALID, 3)]).digits == VALID  # two crops, one of them sure enough
+    assert _vote([dec(VALID, 3), dec(VALID, 3), dec(VALID, 3)]) is None  # the same misread repeated
+    assert _vote([dec(VALID, 0)]) is None  # a lone read
+    other = "6225760088888891"
+    assert _vote([dec(VALID, 0), dec(VALID, 0), dec(other, 0)]) is None  # 2 to 1 is too close
