@@ -74,9 +74,9 @@ def test_too_short_or_too_long_is_not_a_card_number():
 
 
 def test_grouping_of_19_digit_6_13_layout_is_kept():
-    number = "6222600150010416841"
-    d = decide_number(greedy_read(frames("622260 0150010416841")))
-    assert d.digits == number and d.printed == "622260 0150010416841"
+    number = "6222602914177763172"
+    d = decide_number(greedy_read(frames("622260 2914177763172")))
+    assert d.digits == number and d.printed == "622260 2914177763172"
 
 
 def test_date_decoding():
