@@ -29,7 +29,7 @@ from gateway import errors as gw
 from gateway.app import create_app
 from tests.fakes import GIF_BYTES, FakeEngine, fake_card_image, make_reading
 from tests.test_huawei_support import CheckingEngine, photo, truncated_jpeg
-from tests.test_tencent_support import real_cards, real_engine
+from tests.test_tencent_support import Clock, public_resolver, real_cards, real_engine
 
 qcloud_auth = pytest.importorskip("qcloud_image.auth")
 
@@ -72,18 +72,6 @@ def hand_sign(plain: str, secret_key=SECRET_KEY) -> str:
 
 def card_engine(**kwargs) -> FakeEngine:
     return FakeEngine(make_reading(NUMBER), **kwargs)
-
-
-class Clock:
-    def __init__(self, offset: float = 0.0):
-        self.offset = offset
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-
-async def public_resolver(host: str, port: int) -> list[str]:
-    return ["93.184.216.34"]
 
 
 @pytest.fixture

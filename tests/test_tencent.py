@@ -27,7 +27,7 @@ from gateway import errors as gw
 from gateway.app import create_app
 from tests.fakes import GIF_BYTES, TINY_JPEG, FakeEngine, fake_card_image, make_reading, png_header
 from tests.test_huawei_support import CheckingEngine, photo, truncated_jpeg
-from tests.test_tencent_support import real_cards, real_engine
+from tests.test_tencent_support import Clock, public_resolver, real_cards, real_engine
 
 pytest.importorskip("tencentcloud.ocr")
 from tencentcloud.common import credential  # noqa: E402
@@ -111,18 +111,6 @@ def incoming(headers, query=b"", body=b"", method="POST", path="/") -> IncomingR
 def card_engine(**kwargs) -> FakeEngine:
     """FakeEngine reading a card whose number passes Luhn (the fake's default is the doc's, which does not)."""
     return FakeEngine(make_reading(NUMBER), **kwargs)
-
-
-class Clock:
-    def __init__(self, offset: float = 0.0):
-        self.offset = offset
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-
-async def public_resolver(host: str, port: int) -> list[str]:
-    return ["93.184.216.34"]
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,18 @@ def real_cards(engine) -> list[tuple[bytes, str]]:
     if not found:
         pytest.skip("the real engine reads none of the labelled photos right")
     return found
+
+
+class Clock:
+    """An injectable clock: the real time shifted by `offset` seconds."""
+
+    def __init__(self, offset: float = 0.0):
+        self.offset = offset
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+async def public_resolver(host: str, port: int) -> list[str]:
+    """Resolves every host to a public address, so URL tests reach respx, not the SSRF guard."""
+    return ["93.184.216.34"]
