@@ -15,7 +15,6 @@ import cv2
 import numpy as np
 
 from engine.evaluate import iter_images
-from engine.types import ReadOptions
 
 
 def synthetic_photos(n: int, seed: int = 0) -> list[bytes]:

@@ -216,7 +216,7 @@ class Engine:
             got = decide_date(read)
             if got:
                 box = date_crops[name][1]
-                fields[name] = TextField(text=got[0], confidence=got[1], quad=number_quad_t(_box_quad(H, box)), box=_box(box))
+                fields[name] = TextField(text=got[0], confidence=got[1], quad=_as_quad(_box_quad(H, box)), box=_box(box))
 
         t = time.perf_counter()
         warnings, quality = checks.run(img, quad, card, options, expiry=fields.get("expiry"), now=now, is_frame=best >= first_frame)
@@ -230,9 +230,9 @@ class Engine:
             number_confidence=decision.confidence,
             digit_confidences=decision.digit_confidences,
             number_valid=decision.valid,
-            number_quad=number_quad_t(number_quad),
+            number_quad=_as_quad(number_quad),
             number_box=_box(number_box),
-            card_quad=number_quad_t(quad),
+            card_quad=_as_quad(quad),
             image_size=(int(img.shape[1]), int(img.shape[0])),
             rectified_size=(RECT_W, RECT_H),
             expiry=fields.get("expiry"),
@@ -350,7 +350,8 @@ def _box_quad(H: np.ndarray, b) -> np.ndarray:
     return map_points(H, [[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
 
 
-def number_quad_t(q: np.ndarray):
+def _as_quad(q: np.ndarray) -> tuple:
+    """A 4x2 array -> the Quad of engine.types: four (x, y) points, rounded to 0.1 px."""
     return tuple((round(float(x), 1), round(float(y), 1)) for x, y in np.asarray(q).reshape(4, 2))
 
 

@@ -1,7 +1,7 @@
 """Luhn/BIN-aware decoding: prefer valid numbers the pixels support, never force one."""
 import numpy as np
 
-from engine.decoding import LineRead, decide_date, decide_number, greedy_read
+from engine.decoding import decide_date, decide_number, greedy_read
 from engine.models import ALPHABET
 
 C = len(ALPHABET) + 1

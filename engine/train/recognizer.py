@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.models import ALPHABET, NumberRecognizer
+from engine.models import NumberRecognizer
 from engine.preprocess import batch_lines, encode_text, line_input
 from engine.synth.card import render_card
 from engine.synth.scene import degrade
