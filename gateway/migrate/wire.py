@@ -7,6 +7,8 @@ institution code, vendor warning codes as strings, the vendor's error code).
 """
 from __future__ import annotations
 
+import json
+
 import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -49,6 +51,37 @@ class Outcome:
 
     def value(self, name: str):
         return getattr(self, name)
+
+
+def unreadable(reply: Reply) -> Outcome:
+    return Outcome(failure=f"unreadable answer (HTTP {reply.status})")
+
+
+def json_object(reply: Reply) -> dict | None:
+    """The answer's body as a JSON object, or None when it is not one."""
+    try:
+        payload = json.loads(reply.body)
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+# The `items` list of Tencent's legacy OCR answers, which myqcloud uses and hex copies.
+ITEM_FIELDS = {"卡号": "number", "卡类型": "kind", "银行信息": "bank", "有效期": "expiry"}
+
+
+def items_outcome(items) -> Outcome:
+    found = {"number": "", "kind": "", "bank": "", "expiry": ""}
+    for item in items or []:
+        name = ITEM_FIELDS.get(item.get("item")) if isinstance(item, dict) else None
+        if name:
+            found[name] = str(item.get("itemstring") or "")
+    return Outcome(
+        number=digits(found["number"]),
+        expiry=normalize_expiry(found["expiry"]),
+        bank=normalize_bank(found["bank"]),
+        kind=found["kind"],
+    )
 
 
 def endpoint(base_url: str, path: str) -> str:

@@ -5,12 +5,11 @@ Settings: `api_key`, `api_secret`, optional `version` ("v1", the default, or
 """
 from __future__ import annotations
 
-import json
 import secrets
 
 from adapters.base import IncomingRequest
 from adapters.facepp import request_fields
-from gateway.migrate.wire import Outcome, Reply, WireRequest, digits, endpoint, host_of, normalize_bank
+from gateway.migrate.wire import Outcome, Reply, WireRequest, digits, endpoint, host_of, json_object, normalize_bank, unreadable
 
 REQUIRED = ("api_key", "api_secret")
 NO_CARD = "NO_CARD"  # Face++ answers "nothing readable" as 200 with an empty list; named so it compares as an outcome
@@ -52,17 +51,14 @@ def resign(req: IncomingRequest, base_url: str, settings: dict, now: float) -> W
 def outcome(reply: Reply) -> Outcome:
     if reply.status == 413 and not reply.body.lstrip().startswith(b"{"):
         return Outcome(error_code=reply.body.decode("utf-8", "replace").strip() or "413")
-    try:
-        payload = json.loads(reply.body)
-    except ValueError:
-        return Outcome(failure=f"unreadable answer (HTTP {reply.status})")
-    if not isinstance(payload, dict):
-        return Outcome(failure=f"unreadable answer (HTTP {reply.status})")
+    payload = json_object(reply)
+    if payload is None:
+        return unreadable(reply)
     if "error_message" in payload:
         return Outcome(error_code=str(payload["error_message"]).split(":", 1)[0].strip())
     cards = payload.get("bank_cards")
     if not isinstance(cards, list):
-        return Outcome(failure=f"unreadable answer (HTTP {reply.status})")
+        return unreadable(reply)
     if not cards:
         return Outcome(error_code=NO_CARD)
     card = cards[0] if isinstance(cards[0], dict) else {}

@@ -9,13 +9,10 @@ import base64
 import json
 
 from adapters.base import IncomingRequest
-from gateway.migrate.wire import Outcome, Reply, WireRequest, digits, endpoint, host_of, normalize_bank, normalize_expiry
+from gateway.migrate.wire import Outcome, Reply, WireRequest, endpoint, host_of, items_outcome, json_object, unreadable
 
 REQUIRED: tuple[str, ...] = ()
 PATH = "/hex/ocrapi/creditcardocr"
-ITEMS = {"卡号": "number", "卡类型": "kind", "银行信息": "bank", "有效期": "expiry"}
-
-
 def signed_post(body: bytes, base_url: str, settings: dict) -> WireRequest:
     url = endpoint(base_url, PATH)
     headers = [("Content-Type", "application/json"), ("Host", host_of(url))]
@@ -43,28 +40,17 @@ def resign(req: IncomingRequest, base_url: str, settings: dict, now: float) -> W
 
 
 def outcome(reply: Reply) -> Outcome:
+    payload = json_object(reply)
     try:
-        payload = json.loads(reply.body)
         code = int(payload["errorcode"])
-    except (ValueError, KeyError, TypeError):
-        return Outcome(failure=f"unreadable answer (HTTP {reply.status})")
+    except (KeyError, TypeError, ValueError):
+        return unreadable(reply)
     if code != 0:
         return Outcome(error_code=str(code))
-    found = {"number": "", "kind": "", "bank": "", "expiry": ""}
-    for item in payload.get("items") or []:
-        name = ITEMS.get(item.get("item")) if isinstance(item, dict) else None
-        if name:
-            found[name] = str(item.get("itemstring") or "")
+    result = items_outcome(payload.get("items"))
     if "recognize_warn_code" in payload:
-        warnings = sorted(str(code) for code in payload["recognize_warn_code"] or [])
+        result.warnings = sorted(str(code) for code in payload["recognize_warn_code"] or [])
     elif "warncode" in payload:
-        warnings = [str(payload["warncode"])] if payload["warncode"] else []
-    else:
-        warnings = None  # the client asked for no warnings: nothing to compare
-    return Outcome(
-        number=digits(found["number"]),
-        expiry=normalize_expiry(found["expiry"]),
-        bank=normalize_bank(found["bank"]),
-        kind=found["kind"],
-        warnings=warnings,
-    )
+        result.warnings = [str(payload["warncode"])] if payload["warncode"] else []
+    # else: the client asked for no warnings, nothing to compare (warnings stay None)
+    return result

@@ -13,7 +13,18 @@ import time
 from urllib.parse import quote, unquote, urlsplit
 
 from adapters.base import IncomingRequest
-from gateway.migrate.wire import Outcome, Reply, WireRequest, digits, endpoint, host_of, normalize_bank, normalize_expiry
+from gateway.migrate.wire import (
+    Outcome,
+    Reply,
+    WireRequest,
+    digits,
+    endpoint,
+    host_of,
+    json_object,
+    normalize_bank,
+    normalize_expiry,
+    unreadable,
+)
 
 REQUIRED: tuple[str, ...] = ()  # access_key + secret_key, or token: checked in check_settings
 CONTENT_TYPE = "application/json;charset=utf-8"
@@ -70,17 +81,14 @@ def resign(req: IncomingRequest, base_url: str, settings: dict, now: float) -> W
 
 
 def outcome(reply: Reply) -> Outcome:
-    try:
-        payload = json.loads(reply.body)
-    except ValueError:
-        return Outcome(failure=f"unreadable answer (HTTP {reply.status})")
-    if not isinstance(payload, dict):
-        return Outcome(failure=f"unreadable answer (HTTP {reply.status})")
+    payload = json_object(reply)
+    if payload is None:
+        return unreadable(reply)
     if "error_code" in payload:
         return Outcome(error_code=str(payload["error_code"]))
     result = payload.get("result")
     if not isinstance(result, dict):
-        return Outcome(failure=f"unreadable answer (HTTP {reply.status})")
+        return unreadable(reply)
     return Outcome(
         number=digits(result.get("card_number") or ""),
         expiry=normalize_expiry(result.get("expiry_date") or ""),

@@ -14,13 +14,10 @@ import secrets
 
 from adapters.base import IncomingRequest
 from adapters.myqcloud import read_form
-from gateway.migrate.wire import Outcome, Reply, WireRequest, digits, endpoint, host_of, normalize_bank, normalize_expiry
+from gateway.migrate.wire import Outcome, Reply, WireRequest, endpoint, host_of, items_outcome, json_object, unreadable
 
 REQUIRED = ("appid", "secret_id", "secret_key")
 SIGN_VALIDITY_S = 60
-ITEMS = {"卡号": "number", "卡类型": "kind", "银行信息": "bank", "有效期": "expiry"}
-
-
 def multi_use_sign(appid: str, bucket: str, secret_id: str, secret_key: str, now: float) -> str:
     """base64(HMAC-SHA1(secret_key, plain) + plain), the layout of qcloud_image.Auth.get_sign."""
     t = int(now)
@@ -55,21 +52,11 @@ def resign(req: IncomingRequest, base_url: str, settings: dict, now: float) -> W
 
 
 def outcome(reply: Reply) -> Outcome:
+    payload = json_object(reply)
     try:
-        payload = json.loads(reply.body)
         code = int(payload["code"])
-    except (ValueError, KeyError, TypeError):
-        return Outcome(failure=f"unreadable answer (HTTP {reply.status})")
+    except (KeyError, TypeError, ValueError):
+        return unreadable(reply)
     if code != 0:
         return Outcome(error_code=str(code))
-    found = {"number": "", "kind": "", "bank": "", "expiry": ""}
-    for item in (payload.get("data") or {}).get("items") or []:
-        name = ITEMS.get(item.get("item")) if isinstance(item, dict) else None
-        if name:
-            found[name] = str(item.get("itemstring") or "")
-    return Outcome(
-        number=digits(found["number"]),
-        expiry=normalize_expiry(found["expiry"]),
-        bank=normalize_bank(found["bank"]),
-        kind=found["kind"],
-    )
+    return items_outcome((payload.get("data") or {}).get("items"))
