@@ -186,3 +186,28 @@ def decide_date(read: LineRead, min_conf: float = 0.9) -> tuple[str, float] | No
     if conf < min_conf:
         return None
     return m.group(0), round(conf, 4)
+
+
+DATE_MIN_VOTES = 2  # a date must be read the same way from at least this many crops
+DATE_MIN_CONF = 0.6  # ... each of those reads at least this sure
+
+
+def vote_date(reads: list[LineRead], min_votes: int = DATE_MIN_VOTES, min_conf: float = DATE_MIN_CONF) -> tuple[str, float] | None:
+    """'MM/YY' that several crops of one date field agree on, clearly ahead of any other, or None.
+
+    Dates are small print, so a single crop is often cut a little high or low; crops that
+    independently read the same valid month and year are far less likely to be wrong together.
+    """
+    votes: dict[str, list[float]] = {}
+    for read in reads:
+        got = decide_date(read, min_conf)
+        if got:
+            votes.setdefault(got[0], []).append(got[1])
+    if not votes:
+        return None
+    ranked = sorted(votes.items(), key=lambda kv: (-len(kv[1]), -max(kv[1])))
+    text, confs = ranked[0]
+    if len(confs) < min_votes or (len(ranked) > 1 and len(ranked[1][1]) >= len(confs)):
+        return None
+    return text, round(float(np.mean(confs)), 4)
+

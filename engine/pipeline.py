@@ -19,7 +19,7 @@ import torch
 import bin_tables
 from engine import checks
 from engine.decode import decode_image
-from engine.decoding import LineRead, NumberDecision, decide_date, decide_number, greedy_read, merge_reads
+from engine.decoding import LineRead, NumberDecision, decide_number, greedy_read, merge_reads, vote_date
 from engine.errors import EngineError, ImageBlurredError, NoCardFoundError, NumberUnreadableError
 from engine.geometry import RECT_H, RECT_W, landscape_order, map_points, quad_from_mask, rectify, rotate_order
 from engine.models import LOC_CHANNELS, LOC_H, LOC_W, SEG_SIZE, CardSegmenter, LineLocator, NumberRecognizer
@@ -36,10 +36,14 @@ MAX_READS = 3  # candidate outlines whose number line is read
 MIN_DIGITS_FOR_CARD = 10  # fewer digits than this on every candidate: not a card at all
 # (shrink the located box by this fraction of its height on each side, then pad vertically, pad
 # horizontally, both in box heights). The locator's box is a little taller than the digits.
-DATE_CROP = (0.0, 0.4, 0.5, 0.0)  # shrink, pad_y, pad_x, shift (see _crop_line): the date box runs short
+# Crops of a located date (shrink, pad_y, pad_x, shift; see _crop_line), read together and voted:
+# tight, wide, taller, and shifted down (real cards print a MONTH/YEAR label above the date).
+DATE_CROPS = ((0.0, 0.1, 0.3, 0.0), (0.0, 0.2, 0.8, 0.1), (-0.1, 0.0, 0.5, 0.0), (0.0, 0.1, 0.5, 0.2), (0.0, 0.4, 0.5, 0.0))
 MIN_VOTES = 2  # a number found only on a second chance must be read so by two crops
 MAX_UNSURE_VOTED = 2  # ... and by at least one of them with no more unsure digits than this
-CROP_VARIANTS = ((0.0, 0.0, 0.5), (0.15, 0.2, 0.4), (0.1, 0.1, 0.8), (0.05, 0.0, 0.3), (0.2, 0.3, 0.6))
+# The last two are wide: the located line often misses digits at its ends (glare, artwork, a
+# flat-printed number the locator only half sees); the second runs across the whole card.
+CROP_VARIANTS = ((0.0, 0.0, 0.5), (0.15, 0.2, 0.4), (0.1, 0.1, 0.8), (0.05, 0.0, 0.3), (0.2, 0.3, 0.6), (0.05, 0.1, 2.0), (0.05, 0.1, 30.0))
 
 
 def _load(model: torch.nn.Module, path: str) -> torch.nn.Module:
@@ -200,22 +204,23 @@ class Engine:
                 quad = cands[own]
 
         t = time.perf_counter()
-        date_crops = {}
+        date_boxes = {}
         for c, name in enumerate(LOC_CHANNELS):
             if name != "number":
                 box = _line_box(heat[best, c], DATE_PEAK_MIN)
                 if box is not None:
-                    date_crops[name] = _crop_line(card, box, *DATE_CROP)
-        date_reads = dict(zip(date_crops, self._read_lines([c[0] for c in date_crops.values()]))) if date_crops else {}
+                    date_boxes[name] = box
+        date_crops = [(name, _crop_line(card, box, *v)[0]) for name, box in date_boxes.items() for v in DATE_CROPS]
+        date_reads = self._read_lines([c for _, c in date_crops]) if date_crops else []
         timings["read"] = round(timings["read"] + _ms(t), 2)
         timings["locate"] = round(timings["locate"], 2)
 
         now = self.clock()
         fields = {}
-        for name, read in date_reads.items():
-            got = decide_date(read)
+        for name, box in date_boxes.items():
+            got = vote_date([r for (n, _), r in zip(date_crops, date_reads) if n == name])
             if got:
-                box = date_crops[name][1]
+                box = _crop_line(card, box, *DATE_CROPS[0])[1]
                 fields[name] = TextField(text=got[0], confidence=got[1], quad=_as_quad(_box_quad(H, box)), box=_box(box))
 
         t = time.perf_counter()
@@ -304,13 +309,16 @@ def _line_box(heat: np.ndarray, thresh: float) -> tuple[float, float, float, flo
     n, labels, stats, centroids = cv2.connectedComponentsWithStats(mask)
     if n <= 1:
         return None
-    main = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA] * [heat[labels == k].mean() for k in range(1, n)]))
+    # The line is the blob with the most heat, weighted by how wide it is for its height: a number
+    # line is long and thin, artwork that the locator half-mistakes for digits is not.
+    aspect = stats[1:, cv2.CC_STAT_WIDTH] / np.maximum(stats[1:, cv2.CC_STAT_HEIGHT], 1)
+    main = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA] * [heat[labels == k].mean() for k in range(1, n)] * np.minimum(aspect, 8)))
     x, y, w, h = stats[main, :4]
     x0, y0, x1, y1 = x, y, x + w, y + h
     for k in range(1, n):
         if k != main and y - 0.5 * h <= centroids[k][1] <= y + 1.5 * h:
             kx, ky, kw, kh = stats[k, :4]
-            x0, y0, x1, y1 = min(x0, kx), min(y0, ky), max(x1, kx + kw), max(y1, ky + kh)
+            x0, x1 = min(x0, kx), max(x1, kx + kw)  # sideways only: blobs below are often other print
     # Hysteresis along the line: the ends often fade (glare, logos, a different font size);
     # weaker heat in the same band still extends the line sideways, never up or down.
     band = heat[y0:y1] > thresh * LINE_EXTEND_FRACTION

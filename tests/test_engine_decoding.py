@@ -1,7 +1,7 @@
 """Luhn/BIN-aware decoding: prefer valid numbers the pixels support, never force one."""
 import numpy as np
 
-from engine.decoding import decide_date, decide_number, greedy_read
+from engine.decoding import decide_date, decide_number, greedy_read, vote_date
 from engine.models import ALPHABET
 
 C = len(ALPHABET) + 1
@@ -85,6 +85,14 @@ def test_date_decoding():
     assert decide_date(greedy_read(frames("1226"))) is None
     # a weak month digit: no date rather than a guess
     assert decide_date(greedy_read(frames("09/24", {0: {"8": 0.6}}))) is None
+
+
+def test_date_vote_needs_agreeing_crops():
+    read = lambda text: greedy_read(frames(text))
+    assert vote_date([read("09/24"), read("09/24"), read("981")])[0] == "09/24"
+    assert vote_date([read("09/24"), read("981"), read("8/2")]) is None  # a lone read is not enough
+    assert vote_date([read("09/24"), read("09/24"), read("06/24"), read("06/24")]) is None  # a tie
+    assert vote_date([read("09/24"), read("09/24"), read("06/24")])[0] == "09/24"
 
 
 def test_confident_read_failing_only_luhn_is_reported_as_invalid():

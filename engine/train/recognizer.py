@@ -74,6 +74,23 @@ class RealSegments:
         self.val = [self.items[i] for i in order[:n_val]]
         self.train = [self.items[i] for i in order[n_val:]]
 
+    def date(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+        """An embossed/printed date 'AB/CD' made of one real window's four digit cells and a drawn
+        slash, sometimes with the small MONTH/YEAR or VALID THRU labels real cards print beside it.
+        The real data holds card numbers only; this is how the recognizer sees real-looking dates."""
+        while True:
+            img, text = self.train[rng.integers(len(self.train))]
+            if len(text) == 4 and text.isdigit() and img.shape[1] >= 116:
+                break
+        cells = [img[:, i * 30 : (i + 1) * 30] for i in range(4)]
+        slash = _slash_cell(img, rng)
+        out = np.hstack(cells[:2] + [slash] + cells[2:])
+        if rng.random() < 0.5:
+            out = _with_label(out, "MONTH/YEAR" if rng.random() < 0.7 else "VALID THRU", rng, above=True)
+        if rng.random() < 0.3:
+            out = _with_label(out, "VALID THRU", rng, above=False)
+        return _low_res(out, rng), f"{text[:2]}/{text[2:]}"
+
     def pseudo_line(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:
         # Mostly whole-number lengths (4-5 windows = 16-20 characters), like the lines the engine cuts.
         k = int(rng.integers(4, 6)) if rng.random() < 0.6 else int(rng.integers(1, 4))
@@ -90,14 +107,69 @@ class RealSegments:
                 img = cv2.copyMakeBorder(img, pad // 2, pad - pad // 2, 0, 0, cv2.BORDER_REPLICATE)
         if rng.random() < 0.5:
             img = degrade(img, rng, strength=0.4)
-        return line_input(img), text
+        return _low_res(img, rng), text
+
+
+def _ink(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(background colour, stroke colour) of a real window: strokes are its most extreme pixels,
+    bright for silver embossing, dark for flat print."""
+    gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    med, lo, hi = np.median(gray), np.percentile(gray, 3), np.percentile(gray, 97)
+    pick = gray >= hi if hi - med > med - lo else gray <= lo
+    return np.median(img.reshape(-1, 3), 0), img[pick].mean(0)
+
+
+def _slash_cell(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    h = img.shape[0]
+    w = int(rng.integers(16, 28))
+    bg, ink = _ink(img)
+    cell = np.empty((h, w, 3), np.float32)
+    cell[:] = bg
+    cell += rng.normal(0, 4, cell.shape)
+    t = int(rng.integers(2, 5))
+    top, bottom = int(h * rng.uniform(0.12, 0.25)), int(h * rng.uniform(0.75, 0.88))
+    cv2.line(cell, (int(w * 0.2), bottom), (int(w * 0.8), top), ink.tolist(), t, cv2.LINE_AA)
+    cell = cv2.GaussianBlur(cell, (0, 0), rng.uniform(0.5, 1.2))
+    return np.clip(cell, 0, 255).astype(np.uint8)
+
+
+def _with_label(img: np.ndarray, label: str, rng: np.random.Generator, above: bool) -> np.ndarray:
+    """The small print real cards put above (MONTH/YEAR) or left of (VALID THRU) a date."""
+    h, w = img.shape[:2]
+    bg, ink = _ink(img)
+    if above:
+        strip = np.empty((int(h * rng.uniform(0.25, 0.45)), w, 3), np.uint8)
+        strip[:] = bg.astype(np.uint8)
+        scale = strip.shape[0] / 30
+        cv2.putText(strip, label, (int(rng.integers(0, w // 4)), strip.shape[0] - 3), cv2.FONT_HERSHEY_SIMPLEX, scale, ink.tolist(), 1, cv2.LINE_AA)
+        return np.vstack([strip, img])
+    strip = np.empty((h, int(h * rng.uniform(0.8, 1.2)), 3), np.uint8)
+    strip[:] = bg.astype(np.uint8)
+    scale = h / 110
+    for k, word in enumerate(label.split()):
+        cv2.putText(strip, word, (2, int(h * (0.45 + 0.3 * k))), cv2.FONT_HERSHEY_SIMPLEX, scale, ink.tolist(), 1, cv2.LINE_AA)
+    return np.hstack([strip, img])
+
+
+def _low_res(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Half the time, the detail of a small phone photo: real windows are cut at high resolution,
+    but in a 500-pixel-wide photo a number is only 12 to 20 pixels tall."""
+    if rng.random() < 0.5:
+        f = rng.uniform(14, 26) / img.shape[0]
+        if f < 1:
+            img = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+            if rng.random() < 0.5:
+                ok, enc = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(40, 90))])
+                img = cv2.imdecode(enc, cv2.IMREAD_COLOR)
+    return line_input(img)
 
 
 class SampleStream(torch.utils.data.IterableDataset):
     """Endless batches from a replay buffer refreshed with new synthetic crops (runs in a worker)."""
 
-    def __init__(self, seed: int, batch: int, buffer: int = 2500, real_frac: float = 0.3, curriculum: bool = True):
+    def __init__(self, seed: int, batch: int, buffer: int = 2500, real_frac: float = 0.3, curriculum: bool = True, real_date_frac: float = 0.0):
         self.seed, self.batch, self.buffer_size, self.real_frac, self.curriculum = seed, batch, buffer, real_frac, curriculum
+        self.real_date_frac = real_date_frac
 
     def __iter__(self):
         rng = np.random.default_rng(self.seed + 1000)
@@ -113,7 +185,9 @@ class SampleStream(torch.utils.data.IterableDataset):
                     buf[rng.integers(len(buf))] = s
             n_real = int(self.batch * self.real_frac) if real else 0
             items = [buf[i] for i in rng.integers(0, len(buf), self.batch - n_real)]
-            items += [real.pseudo_line(rng) for _ in range(n_real)]
+            n_date = int(n_real * self.real_date_frac)
+            items += [real.pseudo_line(rng) for _ in range(n_real - n_date)]
+            items += [real.date(rng) for _ in range(n_date)]
             # curriculum: early batches favour short crops (dates, single windows)
             if self.curriculum and step < 300:
                 items.sort(key=lambda it: len(it[1]))
@@ -168,6 +242,7 @@ def main(argv=None):
     ap.add_argument("--init", default=None, help="start from these weights (fine-tuning; no curriculum, shorter warm-up)")
     ap.add_argument("--real-frac", type=float, default=0.3, help="share of each batch from real digit windows")
     ap.add_argument("--buffer", type=int, default=2500, help="replay buffer of rendered crops")
+    ap.add_argument("--real-date-frac", type=float, default=0.0, help="share of the real samples that are dates built from real digit cells")
     args = ap.parse_args(argv)
 
     torch.manual_seed(args.seed)
@@ -183,7 +258,7 @@ def main(argv=None):
     )
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
     loader = torch.utils.data.DataLoader(
-        SampleStream(args.seed, args.batch, buffer=args.buffer, real_frac=args.real_frac, curriculum=args.init is None), batch_size=None, num_workers=1, collate_fn=collate, prefetch_factor=4
+        SampleStream(args.seed, args.batch, buffer=args.buffer, real_frac=args.real_frac, curriculum=args.init is None, real_date_frac=args.real_date_frac), batch_size=None, num_workers=1, collate_fn=collate, prefetch_factor=4
     )
 
     vrng = np.random.default_rng(args.seed + 7)
