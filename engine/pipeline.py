@@ -167,19 +167,22 @@ class Engine:
         t = time.perf_counter()
         if not any(sure(d) for d in decisions.values()):
             # Second chance: the other crops of each outline, merged with the first read and voted.
+            # Outline by outline, in reading order: the first one whose crops agree on a valid
+            # number ends the search (each outline costs a batch of recognizer reads).
             todo = [i for i in kept if not sure(decisions.get(i))]
             for i in todo:
                 decisions.pop(i, None)
-            more = [(i, _crop_line(cards[i][0], boxes[i], *v)) for i in todo for v in CROP_VARIANTS[1:]]
-            more_reads = self._read_lines([c[0] for _, c in more])
-            reads += more_reads
             for i in todo:
-                mine = [first_reads[i]] + [r for (j, _), r in zip(more, more_reads) if j == i]
+                more_reads = self._read_lines([_crop_line(cards[i][0], boxes[i], *v)[0] for v in CROP_VARIANTS[1:]])
+                reads += more_reads
+                mine = [first_reads[i]] + more_reads
                 merged = merge_reads(mine)
                 votes = [decide_number(r) for r in mine] + ([decide_number(merged)] if merged is not None else [])
                 d = _vote([v for v in votes if v is not None])
-                if d is not None and (i not in decisions or d.valid):
+                if d is not None:
                     decisions[i], crops[i] = d, first[i]
+                    if d.valid:
+                        break
         decided = list(decisions)
         timings["read"] += _ms(t)
         if not decided:

@@ -72,7 +72,7 @@ class Gateway:
         self.clock = clock
         self.resolver = resolver
         self.allow_private = bool(config["fetch"]["allow_private"])
-        self.runner = EngineRunner(config["engine"]["threads"], config["engine"]["queue_size"])
+        self.runner = EngineRunner(config["engine"]["threads"], config["engine"]["queue_size"], config["engine"]["nice"])
         self.metrics = GatewayMetrics(self.runner)
         self.rate_limiter = RateLimiter(config["rate_limits"], clock)
         self.server_timing = bool(config["metrics"]["server_timing"])

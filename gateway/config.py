@@ -8,6 +8,7 @@ Layout (every table optional):
               user_agent = "cardgate/0.1"
     [engine]  threads = 1                           engine reads running at once
               queue_size = 8                        reads waiting; more -> busy error
+              nice = 5                              engine threads run this much below the event loop
     [limits]  max_body_bytes = 0                    0: each dialect's own limit
     [rate_limits] per_second = 0.0                  per credential, 0: no limit (gateway/ratelimit.py)
               burst = 0                             bucket size, 0: max(1, per_second)
@@ -27,7 +28,7 @@ VENDORS = ("tencent", "myqcloud", "huawei", "facepp", "hex")
 
 DEFAULTS: dict[str, Any] = {
     "fetch": {"allow_private": False, "user_agent": "cardgate/0.1"},
-    "engine": {"threads": 1, "queue_size": 8, "blur_floor": 0},
+    "engine": {"threads": 1, "queue_size": 8, "nice": 5, "blur_floor": 0},
     "limits": {"max_body_bytes": 0},
     "rate_limits": {"per_second": 0.0, "burst": 0, "credentials": {}},
     "server": {"drain_timeout_s": 30.0},
@@ -41,6 +42,7 @@ _TYPES: dict[tuple[str, str], type | tuple[type, ...]] = {
     ("fetch", "user_agent"): str,
     ("engine", "threads"): int,
     ("engine", "queue_size"): int,
+    ("engine", "nice"): int,
     ("engine", "blur_floor"): int,
     ("limits", "max_body_bytes"): int,
     ("rate_limits", "per_second"): (int, float),
@@ -54,6 +56,7 @@ _TYPES: dict[tuple[str, str], type | tuple[type, ...]] = {
 _MINIMUM = {
     ("engine", "threads"): 1,
     ("engine", "queue_size"): 0,
+    ("engine", "nice"): 0,
     ("limits", "max_body_bytes"): 0,
     ("rate_limits", "per_second"): 0,
     ("rate_limits", "burst"): 0,

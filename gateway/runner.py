@@ -7,6 +7,7 @@ rate-limit/busy code) instead of piling up latency.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,13 +16,25 @@ from typing import Any, Callable
 from gateway.errors import EngineBusyError
 
 
+def _lower_priority(nice: int) -> None:
+    """Run this engine thread `nice` steps below the event loop (Linux threads have their own
+    nice value). With every core busy reading cards, the loop still gets the CPU the moment a
+    request arrives or an answer is ready, so parsing, signing and rendering do not wait behind
+    a read: server overhead stays low under load, and total throughput is unchanged."""
+    if nice and hasattr(os, "setpriority"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + nice)
+        except OSError:  # not permitted in some sandboxes: run at normal priority
+            pass
+
+
 class EngineRunner:
-    def __init__(self, threads: int = 1, queue_size: int = 8):
-        if threads < 1 or queue_size < 0:
-            raise ValueError("threads must be >= 1 and queue_size >= 0")
+    def __init__(self, threads: int = 1, queue_size: int = 8, nice: int = 0):
+        if threads < 1 or queue_size < 0 or nice < 0:
+            raise ValueError("threads must be >= 1, queue_size >= 0 and nice >= 0")
         self.threads = threads
         self.queue_size = queue_size
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="engine")
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="engine", initializer=_lower_priority, initargs=(nice,))
         self._lock = threading.Lock()
         self._pending = 0  # running + queued; decremented by the worker when the call really ends
         self._running = 0

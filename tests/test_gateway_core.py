@@ -5,6 +5,7 @@ import asyncio
 import base64
 import json
 import logging
+import os
 import threading
 
 import httpx
@@ -579,6 +580,18 @@ def test_runner_runs_threads_in_parallel_and_off_the_loop():
     runner.shutdown()
 
 
+def test_runner_runs_engine_threads_below_the_event_loop():
+    def my_nice():
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    runner = EngineRunner(1, 0, nice=5)
+    loop_nice = my_nice()
+    engine_nice = asyncio.run(runner.run(my_nice))
+    assert engine_nice == min(loop_nice + 5, 19)
+    assert my_nice() == loop_nice  # the loop's own thread is untouched
+    runner.shutdown()
+
+
 def test_runner_propagates_engine_errors():
     runner = EngineRunner(1, 0)
     with pytest.raises(engine_errors.NoCardFoundError):
@@ -692,7 +705,7 @@ def test_many_simultaneous_requests_each_get_their_own_answer(live_gateway):
 def test_config_defaults():
     config = load_config(None)
     assert config["fetch"]["allow_private"] is False
-    assert config["engine"] == {"threads": 1, "queue_size": 8, "blur_floor": 0}
+    assert config["engine"] == {"threads": 1, "queue_size": 8, "nice": 5, "blur_floor": 0}
     assert all(config[v] == {} for v in ("tencent", "myqcloud", "huawei", "facepp", "hex"))
 
 
@@ -717,7 +730,7 @@ threads = 3
     assert config["tencent"]["credentials"] == {"AKIDEXAMPLE": "tencent-secret-key"}
     assert config["myqcloud"]["apps"]["1250000000"]["secret_id"] == "AKIDMYQ"
     assert config["fetch"]["allow_private"] is True
-    assert config["engine"] == {"threads": 3, "queue_size": 8, "blur_floor": 0}
+    assert config["engine"] == {"threads": 3, "queue_size": 8, "nice": 5, "blur_floor": 0}
     assert has_credentials(config, "tencent") and has_credentials(config, "huawei")
     assert has_credentials(config, "myqcloud") and not has_credentials(config, "facepp")
 

@@ -93,6 +93,9 @@ def train_heatmap_model(model, make_samples, val_samples, args, module: str, bat
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
+    if args.init:
+        blob = torch.load(args.init, map_location="cpu", weights_only=False)
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda i: min(1.0, (i + 1) / 100) * 0.5 * (1 + np.cos(np.pi * min(i, args.iters) / args.iters))
@@ -137,6 +140,7 @@ def heatmap_args(doc: str, out: str, iters: int):
     ap.add_argument("--iters", type=int, default=iters)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--init", default=None, help="start from these weights (fine-tuning)")
     ap.add_argument("--buffer", type=int, default=1200, help="replay buffer of rendered samples")
     ap.add_argument("--fresh", type=int, default=2, help="newly rendered cards per batch (rendering costs more than a step)")
     return ap
