@@ -213,15 +213,20 @@ class Engine:
                 box = _line_box(heat[best, c], DATE_PEAK_MIN)
                 if box is not None:
                     date_boxes[name] = box
-        date_crops = [(name, _crop_line(card, box, *v)[0]) for name, box in date_boxes.items() for v in DATE_CROPS]
-        date_reads = self._read_lines([c for _, c in date_crops]) if date_crops else []
+        # Two crops of each date first; only a date they do not agree on gets the other crops.
+        date_reads: dict[str, list[LineRead]] = {name: [] for name in date_boxes}
+        for variants in (DATE_CROPS[:2], DATE_CROPS[2:]):
+            names = [n for n in date_boxes if not date_reads[n] or vote_date(date_reads[n]) is None]
+            crops_now = [(n, _crop_line(card, date_boxes[n], *v)[0]) for n in names for v in variants]
+            for (n, _), r in zip(crops_now, self._read_lines([c for _, c in crops_now]) if crops_now else []):
+                date_reads[n].append(r)
         timings["read"] = round(timings["read"] + _ms(t), 2)
         timings["locate"] = round(timings["locate"], 2)
 
         now = self.clock()
         fields = {}
         for name, box in date_boxes.items():
-            got = vote_date([r for (n, _), r in zip(date_crops, date_reads) if n == name])
+            got = vote_date(date_reads[name])
             if got:
                 box = _crop_line(card, box, *DATE_CROPS[0])[1]
                 fields[name] = TextField(text=got[0], confidence=got[1], quad=_as_quad(_box_quad(H, box)), box=_box(box))
