@@ -273,8 +273,9 @@ class Engine:
 
 def _vote(decisions: list[NumberDecision]) -> NumberDecision | None:
     """The valid number that at least two crops agree on, clearly ahead of any other valid
-    number and read fairly surely at least once; else, with no valid number at all, the surest
-    invalid one. Otherwise None."""
+    number and read fairly surely at least once, or that the only crop reading a valid number
+    read with every digit sure; else, with no valid number at all, the surest invalid one.
+    Otherwise None."""
     valid = [d for d in decisions if d.valid]
     if not valid:
         return max(decisions, key=lambda d: d.confidence) if decisions else None
@@ -282,9 +283,11 @@ def _vote(decisions: list[NumberDecision]) -> NumberDecision | None:
     for d in valid:
         support[d.digits] = support.get(d.digits, 0) + 1
     ranked = sorted(support.values(), reverse=True)
-    if ranked[0] < MIN_VOTES or (len(ranked) > 1 and ranked[1] >= ranked[0] - 1):
-        return None  # a lone read, or two numbers the crops cannot tell apart
     best = max(valid, key=lambda d: (support[d.digits], d.confidence))
+    if len(ranked) == 1 and ranked[0] == 1 and best.unsure_digits == 0:
+        return best  # one crop read every digit surely (often the wide one), and no crop disagrees
+    if ranked[0] < MIN_VOTES or (len(ranked) > 1 and ranked[1] >= ranked[0] - 1):
+        return None  # a lone unsure read, or two numbers the crops cannot tell apart
     # Crops of one photo share its blur and glare, so they often repeat the same misread:
     # agreement alone is not enough when every read of the number is unsure in several places.
     if min(d.unsure_digits for d in valid if d.digits == best.digits) > MAX_UNSURE_VOTED:

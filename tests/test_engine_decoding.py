@@ -134,6 +134,8 @@ def test_crops_agreeing_on_an_unsure_number_are_not_enough():
 
     assert _vote([dec(VALID, 1), dec(VALID, 3)]).digits == VALID  # two crops, one of them sure enough
     assert _vote([dec(VALID, 3), dec(VALID, 3), dec(VALID, 3)]) is None  # the same misread repeated
-    assert _vote([dec(VALID, 0)]) is None  # a lone read
+    assert _vote([dec(VALID, 1)]) is None  # a lone read with an unsure digit
+    assert _vote([dec(VALID, 0)]).digits == VALID  # a lone read, every digit sure, nobody disagreeing
+    assert _vote([dec(VALID, 0), dec("6225760088888891", 0)]) is None  # ... but another crop reads another number
     other = "6225760088888891"
     assert _vote([dec(VALID, 0), dec(VALID, 0), dec(other, 0)]) is None  # 2 to 1 is too close

@@ -8,28 +8,38 @@ peak also tells the engine which way up the card is.
 """
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
 from engine.models import LOC_CHANNELS, LOC_H, LOC_W, LineLocator
 from engine.preprocess import color_input
 from engine.synth.card import CARD_H, CARD_W, render_card
-from engine.synth.scene import degrade
+from engine.synth.scene import background_photo, degrade
 from engine.train.common import heatmap_args, train_heatmap_model
 
 
-def make_samples(rng: np.random.Generator) -> list:
+def make_samples(rng: np.random.Generator, loose_share: float = 0.0, flip_share: float = 0.2) -> list:
     card = render_card(rng)
     base = degrade(card.image, rng, strength=rng.uniform(0.2, 0.9))
     fields = {"number": card.number, "expiry": card.expiry, "issue": card.issue}
+    # The card on a table-like background with a margin around it: when the engine reads the
+    # whole photo of a tight crop, or a loose outline, the view shows some background too.
+    margin = int(0.15 * CARD_W)
+    canvas = background_photo(rng, CARD_W + 2 * margin, CARD_H + 2 * margin)
+    canvas[margin : margin + CARD_H, margin : margin + CARD_W] = base
     out = []
     for _ in range(2):
-        src = np.float32([[0, 0], [CARD_W, 0], [CARD_W, CARD_H], [0, CARD_H]])
+        src = np.float32([[0, 0], [CARD_W, 0], [CARD_W, CARD_H], [0, CARD_H]]) + margin
         err = rng.normal(0, 0.025, (4, 2)) * [CARD_W, CARD_H]
+        if rng.random() < loose_share:  # an outline up to 12% outside the card on each side
+            err += np.float32([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * rng.uniform(0, 0.12, (4, 2)) * [CARD_W, CARD_H]
         M = cv2.getPerspectiveTransform((src + err).astype(np.float32), np.float32([[0, 0], [LOC_W, 0], [LOC_W, LOC_H], [0, LOC_H]]))
-        img = cv2.warpPerspective(base, M, (LOC_W, LOC_H), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+        img = cv2.warpPerspective(canvas, M, (LOC_W, LOC_H), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+        M = M @ np.float64([[1, 0, margin], [0, 1, margin], [0, 0, 1]])  # card pixels -> view
         target = np.zeros((len(LOC_CHANNELS), LOC_H // 2, LOC_W // 2), np.float32)
-        flipped = rng.random() < 0.2
+        flipped = rng.random() < flip_share
         if not flipped:
             for c, name in enumerate(LOC_CHANNELS):
                 field = fields[name]
@@ -45,10 +55,14 @@ def make_samples(rng: np.random.Generator) -> list:
 
 
 def main(argv=None):
-    args = heatmap_args(__doc__, "engine/weights/locator.pt", 3000).parse_args(argv)
+    ap = heatmap_args(__doc__, "engine/weights/locator.pt", 3000)
+    ap.add_argument("--loose-share", type=float, default=0.0, help="share of views whose outline takes in background")
+    ap.add_argument("--flip-share", type=float, default=0.2, help="share of upside-down views (empty targets)")
+    args = ap.parse_args(argv)
+    samples = functools.partial(make_samples, loose_share=args.loose_share, flip_share=args.flip_share)
     vrng = np.random.default_rng(args.seed + 7)
-    val = [s for _ in range(80) for s in make_samples(vrng)]
-    train_heatmap_model(LineLocator(), make_samples, val, args, "engine.train.locator")
+    val = [s for _ in range(80) for s in samples(vrng)]
+    train_heatmap_model(LineLocator(), samples, val, args, "engine.train.locator")
 
 
 if __name__ == "__main__":
