@@ -189,7 +189,7 @@ def decide_date(read: LineRead, min_conf: float = 0.9) -> tuple[str, float] | No
 
 
 DATE_MIN_VOTES = 2  # a date must be read the same way from at least this many crops
-DATE_MIN_CONF = 0.6  # ... each of those reads at least this sure
+DATE_MIN_CONF = 0.9  # ... each of those reads at least this sure (0.6 let a repeated misread through on the dev photos)
 
 
 def vote_date(reads: list[LineRead], min_votes: int = DATE_MIN_VOTES, min_conf: float = DATE_MIN_CONF) -> tuple[str, float] | None:

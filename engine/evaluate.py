@@ -102,6 +102,7 @@ def summarize(outcomes: list[Outcome]) -> dict:
         "wrong_answers": wrong_any,
         "expiry_exact_where_labelled": round(sum(o.expiry == o.expiry_truth for o in labelled) / max(len(labelled), 1), 4),
         "expiry_labelled": len(labelled),
+        "expiry_wrong_where_labelled": sum(o.expiry is not None and o.expiry != o.expiry_truth for o in labelled),
         "expiry_invented_where_unlabelled": sum(o.expiry is not None for o in unlabelled),
         "exact_by_length": {k: f"{sum(v)}/{len(v)}" for k, v in sorted(by_length.items())},
         "median_ms": {k: round(statistics.median(v), 1) for k, v in stages.items()},
