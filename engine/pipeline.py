@@ -123,11 +123,12 @@ class Engine:
         cands, first_frame = self._candidates(img)
         timings["detect"] = _ms(t)
 
-        # Locate and read tier by tier: the segmenter's outline (both ways up) first, the whole
-        # frame only when that gives no sure read; within a tier the strongest line first. A
-        # first read is "sure" when it is Luhn/BIN-valid with at most one unsure digit.
+        # Locate and read view by view: the segmenter's outline one way up, then turned over,
+        # then the whole frame both ways; stop at the first "sure" read (Luhn/BIN-valid with at
+        # most one unsure digit). The locator was trained to see no number on an upside-down
+        # card, so a card the right way up in the first view costs one small locator pass.
         small, scale = _shrink(img, LOCATE_SOURCE_SIDE)
-        tiers = [tier for tier in (list(range(first_frame)), list(range(first_frame, len(cands)))) if tier]
+        tiers = [[i] for i in range(len(cands))]
         heat = np.zeros((len(cands), len(LOC_CHANNELS), LOC_H // 2, LOC_W // 2), np.float32)
         mass = np.zeros(len(cands), np.int64)
         cards, boxes, first, first_reads, decisions, crops, reads, kept = {}, {}, {}, {}, {}, {}, [], []
