@@ -49,7 +49,13 @@ CROP_VARIANTS = ((0.0, 0.0, 0.5), (0.15, 0.2, 0.4), (0.1, 0.1, 0.8), (0.05, 0.0,
 def _load(model: torch.nn.Module, path: str) -> torch.nn.Module:
     blob = torch.load(path, map_location="cpu", weights_only=False)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
-    return model.eval()
+    # Channels-last (NHWC) is the layout oneDNN's CPU kernels want: the same outputs, 20-40%
+    # faster here, most of it in max-pooling. Inputs are converted in _nhwc.
+    return model.eval().to(memory_format=torch.channels_last)
+
+
+def _nhwc(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 class Engine:
@@ -97,7 +103,7 @@ class Engine:
         """Card corners (clockwise, long side first) from the segmenter, and its mask coverage."""
         boxed, scale, (px, py) = letterbox(img, SEG_SIZE)
         x = torch.from_numpy(color_input(boxed, SEG_SIZE, SEG_SIZE))[None]
-        mask = (self.segmenter(x)[0, 0].sigmoid() > 0.5).numpy()
+        mask = (self.segmenter(_nhwc(x))[0, 0].sigmoid() > 0.5).numpy()
         quad = quad_from_mask(mask)
         if quad is None:
             return None, 0.0
@@ -137,7 +143,7 @@ class Engine:
         for tier in tiers:
             t = time.perf_counter()
             views = [rectify(small, cands[i] * scale, (LOC_W, LOC_H))[0] for i in tier]
-            heat[tier] = self.locator(torch.from_numpy(np.stack([locator_input(v) for v in views]))).sigmoid().numpy()
+            heat[tier] = self.locator(_nhwc(torch.from_numpy(np.stack([locator_input(v) for v in views])))).sigmoid().numpy()
             mass[tier] = (heat[tier, 0] > 0.5).reshape(len(tier), -1).sum(1)
             floor = max(MIN_LINE_CELLS, 0.25 * mass.max())
             keep = sorted((i for i in tier if mass[i] >= floor), key=lambda i: -mass[i])[:MAX_READS]
@@ -265,7 +271,7 @@ class Engine:
     def _read_lines(self, crops: list[np.ndarray]) -> list[LineRead]:
         """Recognize several line crops in one batch."""
         inputs = [line_input(c) for c in crops]
-        probs = self.recognizer(batch_lines(inputs)).softmax(-1).numpy()
+        probs = self.recognizer(_nhwc(batch_lines(inputs))).softmax(-1).numpy()
         return [greedy_read(probs[i, : x.shape[1] // 4]) for i, x in enumerate(inputs)]
 
 
