@@ -281,11 +281,14 @@ class Engine:
 def _vote(decisions: list[NumberDecision]) -> NumberDecision | None:
     """The valid number that at least two crops agree on, clearly ahead of any other valid
     number and read fairly surely at least once, or that the only crop reading a valid number
-    read with every digit sure; else, with no valid number at all, the surest invalid one.
-    Otherwise None."""
+    read with every digit sure; else, with no valid number at all, the surest invalid one that
+    two crops read alike. Otherwise None."""
     valid = [d for d in decisions if d.valid]
     if not valid:
-        return max(decisions, key=lambda d: d.confidence) if decisions else None
+        # An illegal card is a strong claim (one misread digit also fails Luhn): the same
+        # number must come from at least two crops.
+        invalid = [d for d in decisions if sum(e.digits == d.digits for e in decisions) >= MIN_VOTES]
+        return max(invalid, key=lambda d: d.confidence) if invalid else None
     support: dict[str, int] = {}
     for d in valid:
         support[d.digits] = support.get(d.digits, 0) + 1

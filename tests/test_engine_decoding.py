@@ -135,6 +135,9 @@ def test_crops_agreeing_on_an_unsure_number_are_not_enough():
     assert _vote([dec(VALID, 1), dec(VALID, 3)]).digits == VALID  # two crops, one of them sure enough
     assert _vote([dec(VALID, 3), dec(VALID, 3), dec(VALID, 3)]) is None  # the same misread repeated
     assert _vote([dec(VALID, 1)]) is None  # a lone read with an unsure digit
+    bad = NumberDecision("6225760088888884", "6225760088888884", [1.0] * 16, 0.99, [], False)
+    assert _vote([bad]) is None  # an illegal card read by one crop only: could be one misread digit
+    assert _vote([bad, bad]) is bad  # two crops read the same illegal number
     assert _vote([dec(VALID, 0)]).digits == VALID  # a lone read, every digit sure, nobody disagreeing
     assert _vote([dec(VALID, 0), dec("6225760088888891", 0)]) is None  # ... but another crop reads another number
     other = "6225760088888891"
