@@ -210,4 +210,3 @@ def vote_date(reads: list[LineRead], min_votes: int = DATE_MIN_VOTES, min_conf: 
     if len(confs) < min_votes or (len(ranked) > 1 and len(ranked[1][1]) >= len(confs)):
         return None
     return text, round(float(np.mean(confs)), 4)
-

@@ -32,7 +32,6 @@ DATE_PEAK_MIN = 0.5
 MIN_LINE_CELLS = 12  # heatmap cells above threshold for a number line to count (heatmap is 104 x 64)
 LOCATE_SOURCE_SIDE = 640  # photos are shrunk to this longest side before the small locator warps
 LINE_EXTEND_FRACTION = 0.3  # heat above this fraction of the threshold extends a line sideways
-MAX_READS = 3  # candidate outlines whose number line is read
 MIN_DIGITS_FOR_CARD = 10  # fewer digits than this on every candidate: not a card at all
 # (shrink the located box by this fraction of its height on each side, then pad vertically, pad
 # horizontally, both in box heights). The locator's box is a little taller than the digits.
@@ -134,39 +133,32 @@ class Engine:
         # most one unsure digit). The locator was trained to see no number on an upside-down
         # card, so a card the right way up in the first view costs one small locator pass.
         small, scale = _shrink(img, LOCATE_SOURCE_SIDE)
-        tiers = [[i] for i in range(len(cands))]
         heat = np.zeros((len(cands), len(LOC_CHANNELS), LOC_H // 2, LOC_W // 2), np.float32)
         mass = np.zeros(len(cands), np.int64)
         cards, boxes, first, first_reads, decisions, crops, reads, kept = {}, {}, {}, {}, {}, {}, [], []
         timings["locate"] = timings["read"] = 0.0
         sure = lambda d: d is not None and d.valid and d.unsure_digits <= 1
-        for tier in tiers:
+        for i, quad in enumerate(cands):
             t = time.perf_counter()
-            views = [rectify(small, cands[i] * scale, (LOC_W, LOC_H))[0] for i in tier]
-            heat[tier] = self.locator(_nhwc(torch.from_numpy(np.stack([locator_input(v) for v in views])))).sigmoid().numpy()
-            mass[tier] = (heat[tier, 0] > 0.5).reshape(len(tier), -1).sum(1)
-            floor = max(MIN_LINE_CELLS, 0.25 * mass.max())
-            keep = sorted((i for i in tier if mass[i] >= floor), key=lambda i: -mass[i])[:MAX_READS]
+            view = rectify(small, quad * scale, (LOC_W, LOC_H))[0]
+            heat[i] = self.locator(_nhwc(torch.from_numpy(locator_input(view)[None]))).sigmoid().numpy()[0]
+            mass[i] = (heat[i, 0] > 0.5).sum()
             timings["locate"] += _ms(t)
+            if mass[i] < max(MIN_LINE_CELLS, 0.25 * mass.max()):
+                continue  # no number line here, or a much weaker one than another view's
 
             t = time.perf_counter()
-            for batch in (keep[:1], keep[1:]):
-                if not batch or any(sure(d) for d in decisions.values()):
-                    continue
-                for i in batch:
-                    cards[i] = rectify(img, cands[i])  # full resolution, only where we read
-                    boxes[i] = _line_box(heat[i, 0], NUMBER_PEAK_MIN)
-                    first[i] = _crop_line(cards[i][0], boxes[i], *CROP_VARIANTS[0])
-                got = self._read_lines([first[i][0] for i in batch])
-                for i, r in zip(batch, got):
-                    first_reads[i] = r
-                    kept.append(i)
-                    d = decide_number(r)
-                    if d is not None:
-                        decisions[i], crops[i] = d, first[i]
-                reads += got
+            cards[i] = rectify(img, quad)  # full resolution, only where we read
+            boxes[i] = _line_box(heat[i, 0], NUMBER_PEAK_MIN)
+            first[i] = _crop_line(cards[i][0], boxes[i], *CROP_VARIANTS[0])
+            first_reads[i] = self._read_lines([first[i][0]])[0]
+            reads.append(first_reads[i])
+            kept.append(i)
+            d = decide_number(first_reads[i])
+            if d is not None:
+                decisions[i], crops[i] = d, first[i]
             timings["read"] += _ms(t)
-            if any(sure(d) for d in decisions.values()):
+            if sure(d):
                 break
         if not kept:
             raise NoCardFoundError("no card number line found")
@@ -222,18 +214,20 @@ class Engine:
                     date_boxes[name] = box
         # Two crops of each date first; only a date they do not agree on gets the other crops.
         date_reads: dict[str, list[LineRead]] = {name: [] for name in date_boxes}
+        dates: dict[str, tuple[str, float] | None] = {}
         for variants in (DATE_CROPS[:2], DATE_CROPS[2:]):
-            names = [n for n in date_boxes if not date_reads[n] or vote_date(date_reads[n]) is None]
+            names = [n for n in date_boxes if dates.get(n) is None]
             crops_now = [(n, _crop_line(card, date_boxes[n], *v)[0]) for n in names for v in variants]
             for (n, _), r in zip(crops_now, self._read_lines([c for _, c in crops_now]) if crops_now else []):
                 date_reads[n].append(r)
+            dates.update({n: vote_date(date_reads[n]) for n in names})
         timings["read"] = round(timings["read"] + _ms(t), 2)
         timings["locate"] = round(timings["locate"], 2)
 
         now = self.clock()
         fields = {}
         for name, box in date_boxes.items():
-            got = vote_date(date_reads[name])
+            got = dates[name]
             if got:
                 box = _crop_line(card, box, *DATE_CROPS[0])[1]
                 fields[name] = TextField(text=got[0], confidence=got[1], quad=_as_quad(_box_quad(H, box)), box=_box(box))
