@@ -35,9 +35,12 @@ LINE_EXTEND_FRACTION = 0.3  # heat above this fraction of the threshold extends 
 MIN_DIGITS_FOR_CARD = 10  # fewer digits than this on every candidate: not a card at all
 # (shrink the located box by this fraction of its height on each side, then pad vertically, pad
 # horizontally, both in box heights). The locator's box is a little taller than the digits.
-# Crops of a located date (shrink, pad_y, pad_x, shift; see _crop_line), read together and voted:
-# tight, wide, taller, and shifted down (real cards print a MONTH/YEAR label above the date).
-DATE_CROPS = ((0.0, 0.1, 0.3, 0.0), (0.0, 0.2, 0.8, 0.1), (-0.1, 0.0, 0.5, 0.0), (0.0, 0.1, 0.5, 0.2), (0.0, 0.4, 0.5, 0.0))
+# Crops of a located date, read together and voted: (height, shift down, pad left, pad right),
+# the height in number-line heights, the rest in crop heights (see _crop_date). The date's own
+# box is too coarse to cut by: the locator's date blob is a few heatmap cells, often short of the
+# first digit or pulled up by the MONTH/YEAR label; the number line, read already, gives the
+# card's print size far better. The first two are read first, the rest only if those disagree.
+DATE_CROPS = ((0.8, 0.0, 0.3, 1.0), (0.65, 0.0, 0.7, 0.7), (0.5, -0.15, 0.7, 0.7), (0.65, -0.15, 0.7, 0.7), (0.8, -0.15, 0.7, 0.7), (0.5, 0.15, 0.7, 0.7), (0.65, 0.15, 0.7, 0.7), (0.8, 0.15, 0.7, 0.7), (0.5, 0.0, 0.7, 0.7))
 MIN_VOTES = 2  # a number found only on a second chance must be read so by two crops
 MAX_UNSURE_VOTED = 2  # ... and by at least one of them with no more unsure digits than this
 # The last two are wide: the located line often misses digits at its ends (glare, artwork, a
@@ -214,10 +217,11 @@ class Engine:
                     date_boxes[name] = box
         # Two crops of each date first; only a date they do not agree on gets the other crops.
         date_reads: dict[str, list[LineRead]] = {name: [] for name in date_boxes}
+        line_height = boxes[best][3] - boxes[best][1]
         dates: dict[str, tuple[str, float] | None] = {}
         for variants in (DATE_CROPS[:2], DATE_CROPS[2:]):
             names = [n for n in date_boxes if dates.get(n) is None]
-            crops_now = [(n, _crop_line(card, date_boxes[n], *v)[0]) for n in names for v in variants]
+            crops_now = [(n, _crop_date(card, date_boxes[n], line_height, *v)[0]) for n in names for v in variants]
             for (n, _), r in zip(crops_now, self._read_lines([c for _, c in crops_now]) if crops_now else []):
                 date_reads[n].append(r)
             dates.update({n: vote_date(date_reads[n]) for n in names})
@@ -229,7 +233,7 @@ class Engine:
         for name, box in date_boxes.items():
             got = dates[name]
             if got:
-                box = _crop_line(card, box, *DATE_CROPS[0])[1]
+                box = _crop_date(card, box, line_height, *DATE_CROPS[0])[1]
                 fields[name] = TextField(text=got[0], confidence=got[1], quad=_as_quad(_box_quad(H, box)), box=_box(box))
 
         t = time.perf_counter()
@@ -360,6 +364,16 @@ def _crop_line(card: np.ndarray, box, shrink: float = 0.0, pad_y: float = 0.1, p
     h = y1 - y0
     x0, x1 = max(0, int(x0 - pad_x * h)), min(RECT_W, int(x1 + pad_x * h))
     y0, y1 = max(0, int(y0 - pad_y * h)), min(RECT_H, int(y1 + pad_y * h))
+    return card[y0:y1, x0:x1], (x0, y0, x1, y1)
+
+
+def _crop_date(card: np.ndarray, box, line_height: float, height: float, shift: float, pad_left: float, pad_right: float) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Cut a date out of the rectified card: `height` number-line heights tall, centred on the
+    located date's middle moved down by `shift` crop heights, padded sideways in crop heights."""
+    h = max(4.0, line_height * height)
+    cy = (box[1] + box[3]) / 2 + shift * h
+    x0, x1 = max(0, int(box[0] - pad_left * h)), min(RECT_W, int(box[2] + pad_right * h))
+    y0, y1 = max(0, int(cy - h / 2)), min(RECT_H, int(cy + h / 2))
     return card[y0:y1, x0:x1], (x0, y0, x1, y1)
 
 

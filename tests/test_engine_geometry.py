@@ -64,3 +64,18 @@ def test_rectify_maps_card_corners_to_the_id1_frame_and_back():
     assert card[RECT_H // 2, RECT_W // 2].min() == 255  # inside the card
     back = map_points(H, [[0, 0], [RECT_W, 0], [RECT_W, RECT_H], [0, RECT_H]])
     assert np.abs(back - truth).max() < 0.5
+
+
+def test_date_crop_is_scaled_to_the_number_line_and_centred_on_the_date():
+    from engine.pipeline import _crop_date
+
+    card = np.zeros((540, 856, 3), np.uint8)
+    date_box = (400.0, 380.0, 500.0, 400.0)  # a short, low blob: centre y 390
+    crop, (x0, y0, x1, y1) = _crop_date(card, date_box, line_height=60.0, height=0.5, shift=0.0, pad_left=1.0, pad_right=0.5)
+    assert (y1 - y0) == 30 and abs((y0 + y1) / 2 - 390) <= 1  # half the number line, on the date
+    assert x0 == 370 and x1 == 515  # padded by crop heights: 30 left, 15 right
+    assert crop.shape[:2] == (y1 - y0, x1 - x0)
+    _, (_, y0s, _, y1s) = _crop_date(card, date_box, 60.0, 0.5, 0.2, 1.0, 0.5)
+    assert y0s == y0 + 6 and y1s == y1 + 6  # shifted down by a fifth of its height
+    _, (x0e, y0e, x1e, y1e) = _crop_date(card, (10.0, 520.0, 850.0, 539.0), 60.0, 1.0, 0.0, 2.0, 2.0)
+    assert (x0e, x1e, y1e) == (0, 856, 540)  # clipped to the card
