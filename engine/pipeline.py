@@ -15,6 +15,7 @@ from typing import Callable
 import cv2
 import numpy as np
 import torch
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 import bin_tables
 from engine import checks
@@ -39,7 +40,9 @@ MIN_DIGITS_FOR_CARD = 10  # fewer digits than this on every candidate: not a car
 # the height in number-line heights, the rest in crop heights (see _crop_date). The date's own
 # box is too coarse to cut by: the locator's date blob is a few heatmap cells, often short of the
 # first digit or pulled up by the MONTH/YEAR label; the number line, read already, gives the
-# card's print size far better. The first two are read first, the rest only if those disagree.
+# card's print size far better. The first two are read first, the rest only if those disagree
+# (each date crop costs about a third of a number line's recognizer time, but on 200 synthetic
+# photos nine crops read 42/46 dates with none wrong, five 39/46 with one wrong).
 DATE_CROPS = ((0.8, 0.0, 0.3, 1.0), (0.65, 0.0, 0.7, 0.7), (0.5, -0.15, 0.7, 0.7), (0.65, -0.15, 0.7, 0.7), (0.8, -0.15, 0.7, 0.7), (0.5, 0.15, 0.7, 0.7), (0.65, 0.15, 0.7, 0.7), (0.8, 0.15, 0.7, 0.7), (0.5, 0.0, 0.7, 0.7))
 MIN_VOTES = 2  # a number found only on a second chance must be read so by two crops
 MAX_UNSURE_VOTED = 2  # ... and by at least one of them with no more unsure digits than this
@@ -53,7 +56,20 @@ def _load(model: torch.nn.Module, path: str) -> torch.nn.Module:
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
     # Channels-last (NHWC) is the layout oneDNN's CPU kernels want: the same outputs, 20-40%
     # faster here, most of it in max-pooling. Inputs are converted in _nhwc.
-    return model.eval().to(memory_format=torch.channels_last)
+    return _fold_batchnorm(model.eval()).to(memory_format=torch.channels_last)
+
+
+def _fold_batchnorm(model: torch.nn.Module) -> torch.nn.Module:
+    """Fold each BatchNorm into the convolution before it (inference only): the same outputs to
+    1e-5, without a pass over every activation map; about 20% off each network's time here."""
+    for seq in [m for m in model.modules() if isinstance(m, torch.nn.Sequential)]:
+        names = list(seq._modules)
+        for a, b in zip(names, names[1:]):
+            conv, bn = seq._modules[a], seq._modules[b]
+            if isinstance(conv, torch.nn.Conv2d) and isinstance(bn, torch.nn.BatchNorm2d):
+                seq._modules[a] = fuse_conv_bn_eval(conv, bn)
+                seq._modules[b] = torch.nn.Identity()
+    return model
 
 
 def _nhwc(x: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ def line_input(crop: np.ndarray) -> np.ndarray:
     new_w = int(np.clip(round(w * REC_H / max(h, 1)), 16, REC_MAX_W))
     new_w += (-new_w) % 4
     x = cv2.resize(gray, (new_w, REC_H), interpolation=cv2.INTER_AREA if h > REC_H else cv2.INTER_LINEAR).astype(np.float32)
-    lo, hi = np.percentile(x, 2), np.percentile(x, 98)
+    lo, hi = np.percentile(x, (2, 98))
     return np.clip((x - lo) / max(hi - lo, 8.0) * 2 - 1, -1.5, 1.5)
 
 
