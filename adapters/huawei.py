@@ -290,7 +290,7 @@ class HuaweiDialect:
         if not isinstance(want_location, bool):
             raise VendorError("AIS.0101", "return_text_location is not a boolean")
         source = ImageSource(url=url) if url else ImageSource(data=decode_base64_strict(image))
-        options = ReadOptions(max_pixels=LIMITS.max_pixels, min_side=LIMITS.min_side)
+        options = ReadOptions(max_pixels=LIMITS.max_pixels, min_side=LIMITS.min_side, want_issue_date=True)  # the one dialect that reports it
         return EngineCall(
             image=source,
             options=options,

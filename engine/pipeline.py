@@ -186,21 +186,26 @@ class Engine:
         if not any(sure(d) for d in decisions.values()):
             # Second chance: the other crops of each outline, merged with the first read and voted.
             # Outline by outline, in reading order: the first one whose crops agree on a valid
-            # number ends the search (each outline costs a batch of recognizer reads).
+            # number ends the search. Each outline's crops go in two batches, the close ones
+            # first: most lines they settle, and the wide ones cost the most recognizer time.
             todo = [i for i in kept if not sure(decisions.get(i))]
             for i in todo:
                 decisions.pop(i, None)
             for i in todo:
-                more_reads = self._read_lines([_crop_line(cards[i][0], boxes[i], *v)[0] for v in CROP_VARIANTS[1:]])
-                reads += more_reads
-                mine = [first_reads[i]] + more_reads
-                merged = merge_reads(mine)
-                votes = [decide_number(r) for r in mine] + ([decide_number(merged)] if merged is not None else [])
-                d = _vote([v for v in votes if v is not None])
-                if d is not None:
-                    decisions[i], crops[i] = d, first[i]
-                    if d.valid:
-                        break
+                mine = [first_reads[i]]
+                for variants in (CROP_VARIANTS[1:4], CROP_VARIANTS[4:]):
+                    more_reads = self._read_lines([_crop_line(cards[i][0], boxes[i], *v)[0] for v in variants])
+                    reads += more_reads
+                    mine += more_reads
+                    merged = merge_reads(mine)
+                    votes = [decide_number(r) for r in mine] + ([decide_number(merged)] if merged is not None else [])
+                    d = _vote([v for v in votes if v is not None])
+                    if d is not None:
+                        decisions[i], crops[i] = d, first[i]
+                        if d.valid:
+                            break
+                if i in decisions and decisions[i].valid:
+                    break
         decided = list(decisions)
         timings["read"] += _ms(t)
         if not decided:
@@ -227,7 +232,7 @@ class Engine:
         t = time.perf_counter()
         date_boxes = {}
         for c, name in enumerate(LOC_CHANNELS):
-            if name != "number":
+            if name == "expiry" or (name == "issue" and options.want_issue_date):
                 box = _line_box(heat[best, c], DATE_PEAK_MIN)
                 if box is not None:
                     date_boxes[name] = box

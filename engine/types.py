@@ -60,6 +60,7 @@ class ReadOptions(msgspec.Struct, frozen=True):
     check_copy: bool = False
     check_reshoot: bool = False
     want_quality: bool = False
+    want_issue_date: bool = False  # the "valid from" date: read only for callers that report it
     max_pixels: int = 40_000_000  # header-declared pixels refused above this
     min_side: int = 0  # images whose shorter side is below this are refused
     blur_floor: int = 0  # quality below this raises ImageBlurredError (0: off; 25 suggested)
