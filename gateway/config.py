@@ -8,7 +8,7 @@ Layout (every table optional):
               user_agent = "cardgate/0.1"
     [engine]  threads = 1                           engine reads running at once
               queue_size = 8                        reads waiting; more -> busy error
-              nice = 5                              engine threads run this much below the event loop
+              nice = 19                             engine threads run this much below the event loop (0-19)
     [limits]  max_body_bytes = 0                    0: each dialect's own limit
     [rate_limits] per_second = 0.0                  per credential, 0: no limit (gateway/ratelimit.py)
               burst = 0                             bucket size, 0: max(1, per_second)
@@ -28,7 +28,7 @@ VENDORS = ("tencent", "myqcloud", "huawei", "facepp", "hex")
 
 DEFAULTS: dict[str, Any] = {
     "fetch": {"allow_private": False, "user_agent": "cardgate/0.1"},
-    "engine": {"threads": 1, "queue_size": 8, "nice": 5, "blur_floor": 0},
+    "engine": {"threads": 1, "queue_size": 8, "nice": 19, "blur_floor": 0},
     "limits": {"max_body_bytes": 0},
     "rate_limits": {"per_second": 0.0, "burst": 0, "credentials": {}},
     "server": {"drain_timeout_s": 30.0},

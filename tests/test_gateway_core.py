@@ -705,7 +705,7 @@ def test_many_simultaneous_requests_each_get_their_own_answer(live_gateway):
 def test_config_defaults():
     config = load_config(None)
     assert config["fetch"]["allow_private"] is False
-    assert config["engine"] == {"threads": 1, "queue_size": 8, "nice": 5, "blur_floor": 0}
+    assert config["engine"] == {"threads": 1, "queue_size": 8, "nice": 19, "blur_floor": 0}
     assert all(config[v] == {} for v in ("tencent", "myqcloud", "huawei", "facepp", "hex"))
 
 
@@ -730,7 +730,7 @@ threads = 3
     assert config["tencent"]["credentials"] == {"AKIDEXAMPLE": "tencent-secret-key"}
     assert config["myqcloud"]["apps"]["1250000000"]["secret_id"] == "AKIDMYQ"
     assert config["fetch"]["allow_private"] is True
-    assert config["engine"] == {"threads": 3, "queue_size": 8, "nice": 5, "blur_floor": 0}
+    assert config["engine"] == {"threads": 3, "queue_size": 8, "nice": 19, "blur_floor": 0}
     assert has_credentials(config, "tencent") and has_credentials(config, "huawei")
     assert has_credentials(config, "myqcloud") and not has_credentials(config, "facepp")
 
