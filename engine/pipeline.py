@@ -34,8 +34,6 @@ MIN_LINE_CELLS = 12  # heatmap cells above threshold for a number line to count 
 LOCATE_SOURCE_SIDE = 640  # photos are shrunk to this longest side before the small locator warps
 LINE_EXTEND_FRACTION = 0.3  # heat above this fraction of the threshold extends a line sideways
 MIN_DIGITS_FOR_CARD = 10  # fewer digits than this on every candidate: not a card at all
-# (shrink the located box by this fraction of its height on each side, then pad vertically, pad
-# horizontally, both in box heights). The locator's box is a little taller than the digits.
 # Crops of a located date, read together and voted: (height, shift down, pad left, pad right),
 # the height in number-line heights, the rest in crop heights (see _crop_date). The date's own
 # box is too coarse to cut by: the locator's date blob is a few heatmap cells, often short of the
@@ -46,9 +44,14 @@ MIN_DIGITS_FOR_CARD = 10  # fewer digits than this on every candidate: not a car
 DATE_CROPS = ((0.8, 0.0, 0.3, 1.0), (0.65, 0.0, 0.7, 0.7), (0.5, -0.15, 0.7, 0.7), (0.65, -0.15, 0.7, 0.7), (0.8, -0.15, 0.7, 0.7), (0.5, 0.15, 0.7, 0.7), (0.65, 0.15, 0.7, 0.7), (0.8, 0.15, 0.7, 0.7), (0.5, 0.0, 0.7, 0.7))
 MIN_VOTES = 2  # a number found only on a second chance must be read so by two crops
 MAX_UNSURE_VOTED = 2  # ... and by at least one of them with no more unsure digits than this
-# The last two are wide: the located line often misses digits at its ends (glare, artwork, a
-# flat-printed number the locator only half sees); the second runs across the whole card.
+# Crops of a number line (shrink the located box by this fraction of its height on each side, then
+# pad vertically, pad horizontally, both in box heights; see _crop_line). The first is read alone;
+# the others are the second chance, in two batches (SECOND_CHANCE_BATCHES). The last two are wide:
+# the located line often misses digits at its ends (glare, artwork, a flat-printed number the
+# locator only half sees); the second runs across the whole card.
 CROP_VARIANTS = ((0.0, 0.0, 0.5), (0.15, 0.2, 0.4), (0.1, 0.1, 0.8), (0.05, 0.0, 0.3), (0.2, 0.3, 0.6), (0.05, 0.1, 2.0), (0.05, 0.1, 30.0))
+# The close crops first: they settle most lines, and the wide ones cost the most recognizer time.
+SECOND_CHANCE_BATCHES = (CROP_VARIANTS[1:4], CROP_VARIANTS[4:])
 
 
 def _load(model: torch.nn.Module, path: str) -> torch.nn.Module:
@@ -184,28 +187,16 @@ class Engine:
 
         t = time.perf_counter()
         if not any(sure(d) for d in decisions.values()):
-            # Second chance: the other crops of each outline, merged with the first read and voted.
-            # Outline by outline, in reading order: the first one whose crops agree on a valid
-            # number ends the search. Each outline's crops go in two batches, the close ones
-            # first: most lines they settle, and the wide ones cost the most recognizer time.
+            # Second chance, outline by outline in reading order: the first one whose crops
+            # agree on a valid number ends the search.
             todo = [i for i in kept if not sure(decisions.get(i))]
+            first_decisions = {i: decisions.pop(i, None) for i in todo}
             for i in todo:
-                decisions.pop(i, None)
-            for i in todo:
-                mine = [first_reads[i]]
-                for variants in (CROP_VARIANTS[1:4], CROP_VARIANTS[4:]):
-                    more_reads = self._read_lines([_crop_line(cards[i][0], boxes[i], *v)[0] for v in variants])
-                    reads += more_reads
-                    mine += more_reads
-                    merged = merge_reads(mine)
-                    votes = [decide_number(r) for r in mine] + ([decide_number(merged)] if merged is not None else [])
-                    d = _vote([v for v in votes if v is not None])
-                    if d is not None:
-                        decisions[i], crops[i] = d, first[i]
-                        if d.valid:
-                            break
-                if i in decisions and decisions[i].valid:
-                    break
+                d = self._second_chance(cards[i][0], boxes[i], first_reads[i], first_decisions[i], reads)
+                if d is not None:
+                    decisions[i], crops[i] = d, first[i]
+                    if d.valid:
+                        break
         decided = list(decisions)
         timings["read"] += _ms(t)
         if not decided:
@@ -286,6 +277,23 @@ class Engine:
         reading.timings_ms = timings
         return reading
 
+
+    def _second_chance(self, card: np.ndarray, box, first_read: LineRead, first_decision: NumberDecision | None, reads: list[LineRead]) -> NumberDecision | None:
+        """The number line's other crops, batch by batch, merged with the first read and voted
+        after each batch; stops at a valid number. Every read is appended to `reads`."""
+        mine, votes, decision = [first_read], [first_decision], None
+        for variants in SECOND_CHANCE_BATCHES:
+            more = self._read_lines([_crop_line(card, box, *v)[0] for v in variants])
+            reads += more
+            mine += more
+            votes += [decide_number(r) for r in more]
+            merged = merge_reads(mine)
+            voted = _vote([v for v in votes + [decide_number(merged) if merged is not None else None] if v is not None])
+            if voted is not None:
+                decision = voted
+                if voted.valid:
+                    break
+        return decision
 
     def _read_lines(self, crops: list[np.ndarray]) -> list[LineRead]:
         """Recognize several line crops in one batch."""

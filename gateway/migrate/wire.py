@@ -8,7 +8,6 @@ institution code, vendor warning codes as strings, the vendor's error code).
 from __future__ import annotations
 
 import json
-
 import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit

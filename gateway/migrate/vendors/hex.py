@@ -13,6 +13,8 @@ from gateway.migrate.wire import Outcome, Reply, WireRequest, endpoint, host_of,
 
 REQUIRED: tuple[str, ...] = ()
 PATH = "/hex/ocrapi/creditcardocr"
+
+
 def signed_post(body: bytes, base_url: str, settings: dict) -> WireRequest:
     url = endpoint(base_url, PATH)
     headers = [("Content-Type", "application/json"), ("Host", host_of(url))]

@@ -18,6 +18,8 @@ from gateway.migrate.wire import Outcome, Reply, WireRequest, endpoint, host_of,
 
 REQUIRED = ("appid", "secret_id", "secret_key")
 SIGN_VALIDITY_S = 60
+
+
 def multi_use_sign(appid: str, bucket: str, secret_id: str, secret_key: str, now: float) -> str:
     """base64(HMAC-SHA1(secret_key, plain) + plain), the layout of qcloud_image.Auth.get_sign."""
     t = int(now)
