@@ -46,12 +46,22 @@ MIN_VOTES = 2  # a number found only on a second chance must be read so by two c
 MAX_UNSURE_VOTED = 2  # ... and by at least one of them with no more unsure digits than this
 # Crops of a number line (shrink the located box by this fraction of its height on each side, then
 # pad vertically, pad horizontally, both in box heights; see _crop_line). The first is read alone;
-# the others are the second chance, in two batches (SECOND_CHANCE_BATCHES). The last two are wide:
+# the others are the second chance, in two batches (SECOND_CHANCE_PASSES). The last two are wide:
 # the located line often misses digits at its ends (glare, artwork, a flat-printed number the
 # locator only half sees); the second runs across the whole card.
 CROP_VARIANTS = ((0.0, 0.0, 0.5), (0.15, 0.2, 0.4), (0.1, 0.1, 0.8), (0.05, 0.0, 0.3), (0.2, 0.3, 0.6), (0.05, 0.1, 2.0), (0.05, 0.1, 30.0))
-# The close crops first: they settle most lines, and the wide ones cost the most recognizer time.
-SECOND_CHANCE_BATCHES = (CROP_VARIANTS[1:4], CROP_VARIANTS[4:])
+# The located box is sometimes two lines tall: small print or a stamp just below the number heats
+# the locator too, and a crop of both lines reads as neither. These crops are cut around the band
+# of the box where vertical strokes are densest (_text_band), which is the number's own height.
+BAND_VARIANTS = ((0.0, 0.1, 0.5), (0.0, 0.3, 0.5))
+# The second chance, in passes; each pass goes over every outline before the next pass starts.
+# A pass is batches of (cut around the text band?, crop variants). The close crops first: they
+# settle most lines, and the wide ones cost the most recognizer time. The band crops come last,
+# after every outline's usual crops, so a photo those read keeps the outline they read it on.
+SECOND_CHANCE_PASSES = (
+    ((False, CROP_VARIANTS[1:4]), (False, CROP_VARIANTS[4:])),
+    ((True, BAND_VARIANTS),),
+)
 
 
 def _load(model: torch.nn.Module, path: str) -> torch.nn.Module:
@@ -187,16 +197,24 @@ class Engine:
 
         t = time.perf_counter()
         if not any(sure(d) for d in decisions.values()):
-            # Second chance, outline by outline in reading order: the first one whose crops
-            # agree on a valid number ends the search.
+            # Second chance, pass by pass, outline by outline in reading order: the first one
+            # whose crops agree on a valid number ends the search.
             todo = [i for i in kept if not sure(decisions.get(i))]
             first_decisions = {i: decisions.pop(i, None) for i in todo}
-            for i in todo:
-                d = self._second_chance(cards[i][0], boxes[i], first_reads[i], first_decisions[i], reads)
-                if d is not None:
-                    decisions[i], crops[i] = d, first[i]
-                    if d.valid:
-                        break
+            line_reads = {i: [first_reads[i]] for i in todo}
+            votes = {i: [first_decisions[i]] for i in todo}
+            found = False
+            for batches in SECOND_CHANCE_PASSES:
+                for i in todo:
+                    elsewhere = [d for j, d in decisions.items() if j != i]  # other outlines' voted numbers
+                    d = self._second_chance(cards[i][0], boxes[i], batches, line_reads[i], votes[i], reads, elsewhere)
+                    if d is not None:
+                        decisions[i], crops[i] = d, first[i]
+                        found = d.valid
+                        if found:
+                            break
+                if found:
+                    break
         decided = list(decisions)
         timings["read"] += _ms(t)
         if not decided:
@@ -278,17 +296,20 @@ class Engine:
         return reading
 
 
-    def _second_chance(self, card: np.ndarray, box, first_read: LineRead, first_decision: NumberDecision | None, reads: list[LineRead]) -> NumberDecision | None:
-        """The number line's other crops, batch by batch, merged with the first read and voted
-        after each batch; stops at a valid number. Every read is appended to `reads`."""
-        mine, votes, decision = [first_read], [first_decision], None
-        for variants in SECOND_CHANCE_BATCHES:
-            more = self._read_lines([_crop_line(card, box, *v)[0] for v in variants])
+    def _second_chance(self, card: np.ndarray, box, batches, line_reads: list[LineRead], votes: list, reads: list[LineRead], elsewhere: list[NumberDecision]) -> NumberDecision | None:
+        """More crops of one outline's number line, batch by batch, merged with its earlier reads
+        (`line_reads`, `votes`: extended in place, as is the photo's `reads`) and voted after each
+        batch; stops at a valid number. `elsewhere` holds what the photo's other outlines
+        decided: a lone read must not contradict them."""
+        decision = None
+        for in_band, variants in batches:
+            cut = _text_band(card, box) if in_band else box
+            more = self._read_lines([_crop_line(card, cut, *v)[0] for v in variants])
             reads += more
-            mine += more
+            line_reads += more
             votes += [decide_number(r) for r in more]
-            merged = merge_reads(mine)
-            voted = _vote([v for v in votes + [decide_number(merged) if merged is not None else None] if v is not None])
+            merged = merge_reads(line_reads)
+            voted = _vote([v for v in votes + [decide_number(merged) if merged is not None else None] if v is not None], elsewhere)
             if voted is not None:
                 decision = voted
                 if voted.valid:
@@ -305,7 +326,7 @@ class Engine:
 # ---------------------------------------------------------------------- helpers
 
 
-def _vote(decisions: list[NumberDecision]) -> NumberDecision | None:
+def _vote(decisions: list[NumberDecision], elsewhere: list[NumberDecision] = ()) -> NumberDecision | None:
     """The valid number that at least two crops agree on, clearly ahead of any other valid
     number and read fairly surely at least once, or that the only crop reading a valid number
     read with every digit sure; else, with no valid number at all, the surest invalid one that
@@ -321,8 +342,12 @@ def _vote(decisions: list[NumberDecision]) -> NumberDecision | None:
         support[d.digits] = support.get(d.digits, 0) + 1
     ranked = sorted(support.values(), reverse=True)
     best = max(valid, key=lambda d: (support[d.digits], d.confidence))
-    if len(ranked) == 1 and ranked[0] == 1 and best.unsure_digits == 0:
-        return best  # one crop read every digit surely (often the wide one), and no crop disagrees
+    if len(ranked) == 1 and ranked[0] == 1 and best.unsure_digits == 0 and all(d.digits == best.digits for d in elsewhere):
+        # One crop read every digit surely (often the wide one), no other crop reads another valid
+        # number, and no other outline's crops agreed on another number, not even a Luhn-failing
+        # one: that is what the crops of an illegal card read while one misreads two digits into
+        # a valid number.
+        return best
     if ranked[0] < MIN_VOTES or (len(ranked) > 1 and ranked[1] >= ranked[0] - 1):
         return None  # a lone unsure read, or two numbers the crops cannot tell apart
     # Crops of one photo share its blur and glare, so they often repeat the same misread:
@@ -394,6 +419,30 @@ def _crop_line(card: np.ndarray, box, shrink: float = 0.0, pad_y: float = 0.1, p
     x0, x1 = max(0, int(x0 - pad_x * h)), min(RECT_W, int(x1 + pad_x * h))
     y0, y1 = max(0, int(y0 - pad_y * h)), min(RECT_H, int(y1 + pad_y * h))
     return card[y0:y1, x0:x1], (x0, y0, x1, y1)
+
+
+def _text_band(card: np.ndarray, box, margin: float = 0.3, keep: float = 0.5) -> tuple[int, int, int, int]:
+    """The located line's box narrowed (or, by up to `margin` box heights, widened) vertically to
+    the band of rows where vertical strokes are densest: a row of digits has them all along the
+    line, a stamp or small print beside the number only in part of it. The band is the rows
+    around the densest one whose density is at least `keep` of it."""
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    h = y1 - y0
+    top, bottom = max(0, int(y0 - margin * h)), min(card.shape[0], int(y1 + margin * h))
+    if x1 - x0 < 2 or bottom - top < 3:
+        return x0, y0, x1, y1
+    gray = cv2.cvtColor(card[top:bottom, x0:x1], cv2.COLOR_BGR2GRAY)
+    strokes = np.abs(cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3))
+    density = (strokes > np.percentile(strokes, 90)).mean(1)
+    k = max(3, h // 8) | 1
+    density = np.convolve(density, np.ones(k) / k, mode="same")
+    peak = int(np.argmax(density))
+    lo = hi = peak
+    while lo > 0 and density[lo - 1] >= keep * density[peak]:
+        lo -= 1
+    while hi < len(density) - 1 and density[hi + 1] >= keep * density[peak]:
+        hi += 1
+    return x0, top + lo, x1, top + hi + 1
 
 
 def _crop_date(card: np.ndarray, box, line_height: float, height: float, shift: float, pad_left: float, pad_right: float) -> tuple[np.ndarray, tuple[int, int, int, int]]:

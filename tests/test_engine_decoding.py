@@ -140,5 +140,7 @@ def test_crops_agreeing_on_an_unsure_number_are_not_enough():
     assert _vote([bad, bad]) is bad  # two crops read the same illegal number
     assert _vote([dec(VALID, 0)]).digits == VALID  # a lone read, every digit sure, nobody disagreeing
     assert _vote([dec(VALID, 0), dec("6225760088888891", 0)]) is None  # ... but another crop reads another number
+    assert _vote([dec(VALID, 0)], elsewhere=[bad]) is None  # ... or another view of the photo decided otherwise
+    assert _vote([dec(VALID, 0)], elsewhere=[dec(VALID, 1)]).digits == VALID  # another view agreeing is fine
     other = "6225760088888891"
     assert _vote([dec(VALID, 0), dec(VALID, 0), dec(other, 0)]) is None  # 2 to 1 is too close

@@ -39,9 +39,8 @@ CASES = [
     ("6222602914177763172", 180, "6-13"),
     ("4392260115244939", 270, "4444"),
     ("6226193982597914", 20, "4444"),
+    ("6228483416721106842", 205, "19"),  # upside down and tilted: read since the text-band crops
 ]
-# Upside down and tilted 25 degrees: not read at any seed by the shipped weights (engine/README.md).
-KNOWN_WEAK = [("6228483416721106842", 205, "19")]
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +65,7 @@ def test_round_trips_never_accept_a_wrong_number(round_trips):
 
 def test_round_trips_read_every_rotation_and_most_photos(round_trips):
     """A regression floor, not the accuracy figure (that is `cardgate eval`): the shipped
-    weights read 11 of these 15 photos; every rotation must be read at least once."""
+    weights read 15 of these 18 photos; every rotation must be read at least once."""
     right = [(case, quad, r) for case, quad, r in round_trips if r is not None and r.number == case[0]]
     assert {case for case, _, _ in right} == {(n, a) for n, a, _ in CASES}
     assert len(right) >= 0.6 * len(round_trips)
@@ -77,19 +76,6 @@ def test_round_trips_read_every_rotation_and_most_photos(round_trips):
         errors = [np.linalg.norm(got - np.roll(quad, -k, axis=0), axis=1).mean() for k in range(4)]
         assert int(np.argmin(errors)) == 0, f"corners out of order at {angle} degrees"
         assert errors[0] < 0.2 * 900, f"outline off at {angle} degrees"  # gross errors only: see engine/README.md
-
-
-@pytest.mark.xfail(strict=True, reason="upside-down cards tilted ~25 degrees are not read yet")
-@pytest.mark.parametrize("number,angle,layout", KNOWN_WEAK)
-def test_known_weak_rotation(engine, number, angle, layout):
-    reads = []
-    for seed in range(3):
-        data, _ = photo(number, angle, seed=seed * 31 + angle, layout=layout)
-        try:
-            reads.append(engine.read(data, ReadOptions()).number)
-        except Exception:
-            pass
-    assert number in reads
 
 
 def test_engine_reports_timings_and_boxes(engine):
