@@ -81,6 +81,7 @@ class NumberDecision:
     confidence: float
     columns: list[int]
     valid: bool  # Luhn and BIN length
+    luhn_corrected: bool = False  # a digit was taken from the recognizer's alternatives
 
     @property
     def unsure_digits(self) -> int:
@@ -155,6 +156,7 @@ def decide_number(read: LineRead) -> NumberDecision | None:
         confidence=round(float(np.prod(digit_conf) ** (1 / len(digit_conf))), 4),
         columns=[col for _, col, _ in digit_chars],
         valid=is_valid,
+        luhn_corrected=best != base,
     )
 
 

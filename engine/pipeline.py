@@ -350,6 +350,11 @@ def _vote(decisions: list[NumberDecision], elsewhere: list[NumberDecision] = ())
         return best
     if ranked[0] < MIN_VOTES or (len(ranked) > 1 and ranked[1] >= ranked[0] - 1):
         return None  # a lone unsure read, or two numbers the crops cannot tell apart
+    # Luhn picks among a digit's alternatives, so crops that share a misread (an extra digit, a
+    # digit read as another) can agree on the same "corrected" valid number: one crop at least
+    # must have read it as it is.
+    if all(d.luhn_corrected for d in valid if d.digits == best.digits):
+        return None
     # Crops of one photo share its blur and glare, so they often repeat the same misread:
     # agreement alone is not enough when every read of the number is unsure in several places.
     if min(d.unsure_digits for d in valid if d.digits == best.digits) > MAX_UNSURE_VOTED:

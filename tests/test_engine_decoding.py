@@ -50,7 +50,8 @@ def test_confident_valid_number_is_taken_as_read():
 def test_uncertain_digit_resolved_by_luhn_when_the_pixels_support_it():
     # position 15 read as 5 (0.55) with 3 a real second choice (0.4): Luhn picks 3
     d = decide_number(greedy_read(frames("6225760088888885", {15: {"3": 0.4}})))
-    assert d is not None and d.digits == VALID and d.valid
+    assert d is not None and d.digits == VALID and d.valid and d.luhn_corrected
+    assert not decide_number(greedy_read(frames(VALID))).luhn_corrected
 
 
 def test_luhn_never_forces_a_digit_the_pixels_do_not_support():
@@ -142,5 +143,8 @@ def test_crops_agreeing_on_an_unsure_number_are_not_enough():
     assert _vote([dec(VALID, 0), dec("6225760088888891", 0)]) is None  # ... but another crop reads another number
     assert _vote([dec(VALID, 0)], elsewhere=[bad]) is None  # ... or another view of the photo decided otherwise
     assert _vote([dec(VALID, 0)], elsewhere=[dec(VALID, 1)]).digits == VALID  # another view agreeing is fine
+    fixed = NumberDecision(VALID, VALID, [1.0] * 15 + [0.4], 0.9, [], True, luhn_corrected=True)
+    assert _vote([fixed, fixed]) is None  # every agreeing crop needed Luhn to pick a digit for it
+    assert _vote([fixed, dec(VALID, 1)]).digits == VALID  # ... but one crop read it as it is
     other = "6225760088888891"
     assert _vote([dec(VALID, 0), dec(VALID, 0), dec(other, 0)]) is None  # 2 to 1 is too close
