@@ -7,6 +7,7 @@ One Engine per process; `read` is thread-safe (networks are only evaluated).
 """
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from datetime import datetime, timezone
@@ -46,7 +47,7 @@ MIN_VOTES = 2  # a number found only on a second chance must be read so by two c
 MAX_UNSURE_VOTED = 2  # ... and by at least one of them with no more unsure digits than this
 # Crops of a number line (shrink the located box by this fraction of its height on each side, then
 # pad vertically, pad horizontally, both in box heights; see _crop_line). The first is read alone;
-# the others are the second chance, in two batches (SECOND_CHANCE_PASSES). The last two are wide:
+# the others are the second chance's first pass, in two batches (SECOND_CHANCE_PASSES). The last two are wide:
 # the located line often misses digits at its ends (glare, artwork, a flat-printed number the
 # locator only half sees); the second runs across the whole card.
 CROP_VARIANTS = ((0.0, 0.0, 0.5), (0.15, 0.2, 0.4), (0.1, 0.1, 0.8), (0.05, 0.0, 0.3), (0.2, 0.3, 0.6), (0.05, 0.1, 2.0), (0.05, 0.1, 30.0))
@@ -203,18 +204,13 @@ class Engine:
             first_decisions = {i: decisions.pop(i, None) for i in todo}
             line_reads = {i: [first_reads[i]] for i in todo}
             votes = {i: [first_decisions[i]] for i in todo}
-            found = False
-            for batches in SECOND_CHANCE_PASSES:
-                for i in todo:
-                    elsewhere = [d for j, d in decisions.items() if j != i]  # other outlines' voted numbers
-                    d = self._second_chance(cards[i][0], boxes[i], batches, line_reads[i], votes[i], reads, elsewhere)
-                    if d is not None:
-                        decisions[i], crops[i] = d, first[i]
-                        found = d.valid
-                        if found:
-                            break
-                if found:
-                    break
+            for batches, i in itertools.product(SECOND_CHANCE_PASSES, todo):  # every outline, pass by pass
+                elsewhere = [d for j, d in decisions.items() if j != i]  # other outlines' voted numbers
+                d = self._second_chance(cards[i][0], boxes[i], batches, line_reads[i], votes[i], reads, elsewhere)
+                if d is not None:
+                    decisions[i], crops[i] = d, first[i]
+                    if d.valid:
+                        break
         decided = list(decisions)
         timings["read"] += _ms(t)
         if not decided:
@@ -328,8 +324,9 @@ class Engine:
 
 def _vote(decisions: list[NumberDecision], elsewhere: list[NumberDecision] = ()) -> NumberDecision | None:
     """The valid number that at least two crops agree on, clearly ahead of any other valid
-    number and read fairly surely at least once, or that the only crop reading a valid number
-    read with every digit sure; else, with no valid number at all, the surest invalid one that
+    number, read fairly surely at least once and once without Luhn's help, or that the only crop
+    reading a valid number read with every digit sure, when no other outline (`elsewhere`)
+    decided another number; else, with no valid number at all, the surest invalid one that
     two crops read alike. Otherwise None."""
     valid = [d for d in decisions if d.valid]
     if not valid:
