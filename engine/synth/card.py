@@ -50,6 +50,11 @@ LAYOUTS = {  # group sizes of the printed number
     "4447": (4, 4, 4, 7),
     "66": (6, 12),
 }
+# Labels real cards print by their dates (the varied date block, see render_card): one line or two
+# stacked lines left of the date; often MONTH/YEAR above it as well.
+EXPIRY_LABELS = (("VALID THRU",), ("GOOD THRU",), ("VALID", "THRU"), ("GOOD", "THRU"), ("EXPIRES",), ("有效期",), ("有效期限",), ("有效期限", "VALID THRU"))
+ISSUE_LABELS = (("VALID FROM",), ("VALID", "FROM"), ("MEMBER", "SINCE"), ("发卡日",))
+DATE_HEADS = ("MONTH/YEAR", "MONTH / YEAR", "月/年")
 LAYOUT_WEIGHTS = {"4444": 0.42, "44443": 0.22, "6-13": 0.1, "465": 0.06, "19": 0.08, "4447": 0.06, "66": 0.06}
 
 
@@ -251,8 +256,40 @@ def _emboss_region(img, mask, rng):
     return out
 
 
-def render_card(rng: np.random.Generator, number: str | None = None, layout: str | None = None, embossed: bool | None = None) -> SynthCard:
-    """A random card; `number`, `layout` (a LAYOUTS key) and `embossed` pin those choices."""
+def _date_labels(size, rng: np.random.Generator, kind: str, box) -> np.ndarray:
+    """The label left of a date (one line or two stacked) and, often, a MONTH/YEAR head above it:
+    a mask to print with the date. The date's own box stays the target: labels are clutter."""
+    x0, y0, x1, y1 = box
+    h = y1 - y0
+    choices = EXPIRY_LABELS if kind == "expiry" else ISSUE_LABELS
+    lines = choices[rng.integers(len(choices))]
+    if any(not ln.isascii() for ln in lines) and not os.path.exists(CJK_FONT):
+        lines = ("VALID THRU",) if kind == "expiry" else ("VALID FROM",)
+    line_h = h * rng.uniform(0.3, 0.5) if len(lines) > 1 else h * rng.uniform(0.3, 0.6)
+    fonts = [_font(LATIN_FONT if ln.isascii() else CJK_FONT, max(9, int(line_h))) for ln in lines]
+    gap = int(rng.uniform(0.2, 0.8) * h)
+    head = DATE_HEADS[rng.integers(len(DATE_HEADS))] if rng.random() < 0.4 else None
+    if head and not head.isascii() and not os.path.exists(CJK_FONT):
+        head = None
+    head_font = _font(LATIN_FONT if head is None or head.isascii() else CJK_FONT, max(9, int(h * rng.uniform(0.25, 0.4))))
+
+    def draw(d):
+        top = y0 + (h - line_h * len(lines)) / 2
+        for k, (ln, f) in enumerate(zip(lines, fonts)):
+            d.text((x0 - gap - f.getlength(ln), top + k * line_h), ln, font=f, fill=255)
+        if head:
+            d.text(((x0 + x1 - head_font.getlength(head)) / 2, y0 - head_font.size * 1.3), head, font=head_font, fill=255)
+
+    return _text_layer(size, draw)
+
+
+def render_card(rng: np.random.Generator, number: str | None = None, layout: str | None = None, embossed: bool | None = None, varied_dates: bool = False) -> SynthCard:
+    """A random card; `number`, `layout` (a LAYOUTS key) and `embossed` pin those choices.
+
+    `varied_dates` draws the date block the way real cards print it, not only as a one-line label
+    and a date in the number's font: smaller dates, stacked and Chinese labels, MONTH/YEAR above,
+    dates flat under an embossed number. It draws more random numbers, so it is off by default:
+    the benchmark's and the tests' synthetic cards stay the same."""
     img = _background(rng).astype(np.float32)
     embossed = rng.random() < 0.55 if embossed is None else embossed
     size = (CARD_W, CARD_H)
@@ -316,9 +353,20 @@ def render_card(rng: np.random.Generator, number: str | None = None, layout: str
 
     # Dates under the number.
     expiry = issue = None
-    date_font = _font(font_path, int(fsize * rng.uniform(0.55, 0.8)))
+    date_scale = rng.uniform(0.55, 0.8)
+    if varied_dates:
+        date_scale = rng.uniform(0.4, 0.8)
+        if rng.random() < 0.3:
+            font_path = fonts[rng.integers(len(fonts))]
+    date_font = _font(font_path, int(fsize * date_scale))
     ydate = number_box[3] + int(rng.uniform(0.03, 0.08) * CARD_H)
     xcursor = int(rng.uniform(0.12, 0.45) * CARD_W)
+    if varied_dates:
+        ydate += int(rng.uniform(0.0, 0.05) * CARD_H)  # room for a MONTH/YEAR head
+        xcursor = int(rng.uniform(0.12, 0.55) * CARD_W)
+        dates_embossed = embossed and rng.random() < 0.75
+    else:
+        dates_embossed = embossed
     date_boxes = []
     if rng.random() < 0.3:
         mm, yy = int(rng.integers(1, 13)), int(rng.integers(0, 30))
@@ -339,12 +387,15 @@ def render_card(rng: np.random.Generator, number: str | None = None, layout: str
         if len(xs) == 0:
             continue
         boxes[kind] = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
-        label = ("VALID THRU" if kind == "expiry" else "VALID FROM") if rng.random() < 0.6 else ("有效期" if kind == "expiry" else "发卡日")
-        lf = label_font if label.isascii() or not os.path.exists(CJK_FONT) else _font(CJK_FONT, label_font.size + 4)
-        if label.isascii() or os.path.exists(CJK_FONT):
-            lm = _text_layer(size, lambda d: d.text((x - int(lf.getlength(label)) - 8, ydate + 4), label, font=lf, fill=255))
-            m = np.maximum(m, lm)
-        if embossed:
+        if varied_dates:
+            m = np.maximum(m, _date_labels(size, rng, kind, boxes[kind]))
+        else:
+            label = ("VALID THRU" if kind == "expiry" else "VALID FROM") if rng.random() < 0.6 else ("有效期" if kind == "expiry" else "发卡日")
+            lf = label_font if label.isascii() or not os.path.exists(CJK_FONT) else _font(CJK_FONT, label_font.size + 4)
+            if label.isascii() or os.path.exists(CJK_FONT):
+                lm = _text_layer(size, lambda d: d.text((x - int(lf.getlength(label)) - 8, ydate + 4), label, font=lf, fill=255))
+                m = np.maximum(m, lm)
+        if dates_embossed:
             img = _apply_embossed(img, m, rng)
         else:
             img = _apply_flat(img, m, _random_color(rng, 0, 90) if img.mean() > 110 else _random_color(rng, 170, 255))

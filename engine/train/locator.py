@@ -20,8 +20,8 @@ from engine.synth.scene import background_photo, degrade
 from engine.train.common import heatmap_args, train_heatmap_model
 
 
-def make_samples(rng: np.random.Generator, loose_share: float = 0.0, flip_share: float = 0.2) -> list:
-    card = render_card(rng)
+def make_samples(rng: np.random.Generator, loose_share: float = 0.0, flip_share: float = 0.2, varied_dates: float = 0.0) -> list:
+    card = render_card(rng, varied_dates=varied_dates > 0 and rng.random() < varied_dates)  # no draw at 0: older stages replay
     base = degrade(card.image, rng, strength=rng.uniform(0.2, 0.9))
     fields = {"number": card.number, "expiry": card.expiry, "issue": card.issue}
     # The card on a table-like background with a margin around it: when the engine reads the
@@ -58,8 +58,9 @@ def main(argv=None):
     ap = heatmap_args(__doc__, "engine/weights/locator.pt", 3000)
     ap.add_argument("--loose-share", type=float, default=0.0, help="share of views whose outline takes in background")
     ap.add_argument("--flip-share", type=float, default=0.2, help="share of upside-down views (empty targets)")
+    ap.add_argument("--varied-dates", type=float, default=0.0, help="share of cards whose date block is drawn as real cards print it (render_card's varied_dates)")
     args = ap.parse_args(argv)
-    samples = functools.partial(make_samples, loose_share=args.loose_share, flip_share=args.flip_share)
+    samples = functools.partial(make_samples, loose_share=args.loose_share, flip_share=args.flip_share, varied_dates=args.varied_dates)
     vrng = np.random.default_rng(args.seed + 7)
     val = [s for _ in range(80) for s in samples(vrng)]
     train_heatmap_model(LineLocator(), samples, val, args, "engine.train.locator")
