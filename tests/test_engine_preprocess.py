@@ -1,0 +1,21 @@
+"""Network inputs: the recognizer's per-crop contrast stretch."""
+import cv2
+import numpy as np
+
+from engine.preprocess import line_input, percentiles_u8
+
+
+def test_percentiles_u8_is_numpy_percentile():
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        img = rng.integers(0, int(rng.integers(1, 256)), (int(rng.integers(1, 40)), int(rng.integers(1, 500))), dtype=np.uint8)
+        qs = (2, 98) if rng.random() < 0.5 else tuple(rng.uniform(0, 100, 3))
+        assert np.allclose(percentiles_u8(img, qs), np.percentile(img.astype(np.float64), qs), rtol=0, atol=1e-4)
+
+
+def test_line_input_stretches_contrast_per_crop():
+    crop = np.full((48, 300, 3), 120, np.uint8)
+    cv2.putText(crop, "6222 0212", (5, 38), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (140, 140, 140), 3)  # faint print
+    x = line_input(crop)
+    assert x.shape[0] == 32 and x.shape[1] % 4 == 0
+    assert x.min() <= -0.9 and x.max() >= 0.9  # a 20-level difference spans the input range
