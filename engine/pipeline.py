@@ -95,8 +95,9 @@ def _nhwc(x: torch.Tensor) -> torch.Tensor:
 
 
 class Engine:
-    def __init__(self, segmenter: CardSegmenter, locator: LineLocator, recognizer: NumberRecognizer, *, clock: Callable[[], datetime] | None = None):
+    def __init__(self, segmenter: CardSegmenter, locator: LineLocator, recognizer: NumberRecognizer, *, date_locator: LineLocator | None = None, clock: Callable[[], datetime] | None = None):
         self.segmenter, self.locator, self.recognizer = segmenter, locator, recognizer
+        self.date_locator = date_locator
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.ready = True
 
@@ -104,6 +105,9 @@ class Engine:
     def load(cls, weights_dir: str = WEIGHTS_DIR, threads: int | None = 1, **kw) -> "Engine":
         if threads:
             torch.set_num_threads(threads)
+        date_path = os.path.join(weights_dir, "date_locator.pt")  # optional: dates where the locator sees none
+        if os.path.exists(date_path):
+            kw.setdefault("date_locator", _load(LineLocator(), date_path))
         return cls(
             _load(CardSegmenter(), os.path.join(weights_dir, "detector.pt")),
             _load(LineLocator(), os.path.join(weights_dir, "locator.pt")),
@@ -172,13 +176,13 @@ class Engine:
         small, scale = _shrink(img, LOCATE_SOURCE_SIDE)
         heat = np.zeros((len(cands), len(LOC_CHANNELS), LOC_H // 2, LOC_W // 2), np.float32)
         mass = np.zeros(len(cands), np.int64)
-        cards, boxes, first, first_reads, decisions, crops, reads, kept = {}, {}, {}, {}, {}, {}, [], []
+        views, cards, boxes, first, first_reads, decisions, crops, reads, kept = {}, {}, {}, {}, {}, {}, {}, [], []
         timings["locate"] = timings["read"] = 0.0
         sure = lambda d: d is not None and d.valid and d.unsure_digits <= 1
         for i, quad in enumerate(cands):
             t = time.perf_counter()
-            view = rectify(small, quad * scale, (LOC_W, LOC_H))[0]
-            heat[i] = self.locator(_nhwc(torch.from_numpy(locator_input(view)[None]))).sigmoid().numpy()[0]
+            views[i] = rectify(small, quad * scale, (LOC_W, LOC_H))[0]
+            heat[i] = self.locator(_nhwc(torch.from_numpy(locator_input(views[i])[None]))).sigmoid().numpy()[0]
             mass[i] = (heat[i, 0] > 0.5).sum()
             timings["locate"] += _ms(t)
             if mass[i] < max(MIN_LINE_CELLS, 0.25 * mass.max()):
@@ -238,10 +242,19 @@ class Engine:
                 quad = cands[own]
 
         t = time.perf_counter()
-        date_boxes = {}
+        date_boxes, date_heat, date_locate_ms = {}, None, 0.0
         for c, name in enumerate(LOC_CHANNELS):
             if name == "expiry" or (name == "issue" and options.want_issue_date):
                 box = _line_box(heat[best, c], DATE_PEAK_MIN)
+                if box is None and self.date_locator is not None:
+                    # The locator's date channels share its number channel's features, and a
+                    # fine-tune for dates moves the number line (see engine/README.md). The date
+                    # locator is that fine-tune, asked only where the locator sees no date.
+                    if date_heat is None:
+                        t_date = time.perf_counter()
+                        date_heat = self.date_locator(_nhwc(torch.from_numpy(locator_input(views[best])[None]))).sigmoid().numpy()[0]
+                        date_locate_ms = _ms(t_date)
+                    box = _line_box(date_heat[c], DATE_PEAK_MIN)
                 if box is not None:
                     date_boxes[name] = box
         # Two crops of each date first; only a date they do not agree on gets the other crops.
@@ -254,8 +267,8 @@ class Engine:
             for (n, _), r in zip(crops_now, self._read_lines([c for _, c in crops_now]) if crops_now else []):
                 date_reads[n].append(r)
             dates.update({n: vote_date(date_reads[n]) for n in names})
-        timings["read"] = round(timings["read"] + _ms(t), 2)
-        timings["locate"] = round(timings["locate"], 2)
+        timings["read"] = round(timings["read"] + _ms(t) - date_locate_ms, 2)
+        timings["locate"] = round(timings["locate"] + date_locate_ms, 2)
 
         now = self.clock()
         fields = {}

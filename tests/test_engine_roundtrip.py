@@ -85,3 +85,36 @@ def test_engine_reports_timings_and_boxes(engine):
     assert r.border_cut_jpeg[:3] == b"\xff\xd8\xff" and r.card_no_jpeg[:3] == b"\xff\xd8\xff"
     assert 0 <= r.quality <= 100
     assert r.number_box.width > r.number_box.height > 0
+
+
+def test_date_locator_is_asked_only_where_the_locator_sees_no_date(engine):
+    """The date locator (a date fine-tune of the locator) is a fallback: a card whose date the
+    locator finds never pays for it, and it does not make up a date on a card that prints none."""
+    from engine.synth.card import render_card
+    from engine.synth.scene import photo_of_card
+
+    assert engine.date_locator is not None  # shipped in engine/weights
+    calls = []
+    real = engine.date_locator
+
+    def spy(x):
+        calls.append(x.shape)
+        return real(x)
+
+    engine.date_locator = spy
+    try:
+        for seed, printed in ((0, "06/35"), (9, None)):  # seed 9's card prints no date at all
+            rng = np.random.default_rng(seed)
+            card = render_card(rng, number="6225760088888883", layout="4444", embossed=False)
+            assert (card.expiry.text if card.expiry else None) == printed and card.issue is None
+            img, _ = photo_of_card(card.image, rng, size=(900, 700), angle=0, scale=0.8)
+            calls.clear()
+            # Asking for the issue date too (which neither card prints) asks the date locator
+            # about both channels: still one pass.
+            options = ReadOptions(want_issue_date=printed is None)
+            r = engine.read(cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes(), options)
+            assert r.number == "6225760088888883"
+            assert (r.expiry.text if r.expiry else None) == printed
+            assert len(calls) == (0 if printed else 1)
+    finally:
+        engine.date_locator = real
