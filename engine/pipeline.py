@@ -176,13 +176,13 @@ class Engine:
         small, scale = _shrink(img, LOCATE_SOURCE_SIDE)
         heat = np.zeros((len(cands), len(LOC_CHANNELS), LOC_H // 2, LOC_W // 2), np.float32)
         mass = np.zeros(len(cands), np.int64)
-        views, cards, boxes, first, first_reads, decisions, crops, reads, kept = {}, {}, {}, {}, {}, {}, {}, [], []
+        loc_inputs, cards, boxes, first, first_reads, decisions, crops, reads, kept = {}, {}, {}, {}, {}, {}, {}, [], []
         timings["locate"] = timings["read"] = 0.0
         sure = lambda d: d is not None and d.valid and d.unsure_digits <= 1
         for i, quad in enumerate(cands):
             t = time.perf_counter()
-            views[i] = rectify(small, quad * scale, (LOC_W, LOC_H))[0]
-            heat[i] = self.locator(_nhwc(torch.from_numpy(locator_input(views[i])[None]))).sigmoid().numpy()[0]
+            loc_inputs[i] = _nhwc(torch.from_numpy(locator_input(rectify(small, quad * scale, (LOC_W, LOC_H))[0])[None]))
+            heat[i] = self.locator(loc_inputs[i]).sigmoid().numpy()[0]
             mass[i] = (heat[i, 0] > 0.5).sum()
             timings["locate"] += _ms(t)
             if mass[i] < max(MIN_LINE_CELLS, 0.25 * mass.max()):
@@ -252,7 +252,7 @@ class Engine:
                     # locator is that fine-tune, asked only where the locator sees no date.
                     if date_heat is None:
                         t_date = time.perf_counter()
-                        date_heat = self.date_locator(_nhwc(torch.from_numpy(locator_input(views[best])[None]))).sigmoid().numpy()[0]
+                        date_heat = self.date_locator(loc_inputs[best]).sigmoid().numpy()[0]
                         date_locate_ms = _ms(t_date)
                     box = _line_box(date_heat[c], DATE_PEAK_MIN)
                 if box is not None:
@@ -431,15 +431,12 @@ def _line_box(heat: np.ndarray, thresh: float) -> tuple[float, float, float, flo
     return x * sx, y * sy, (x + w) * sx, (y + h) * sy
 
 
-def _crop_line(card: np.ndarray, box, shrink: float = 0.0, pad_y: float = 0.1, pad_x: float = 0.4, shift: float = 0.0) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """Cut a located line out of the rectified card, with margins like the recognizer saw in training.
-
-    All margins are in box heights; `shift` moves the cut down (dates: real cards print a
-    MONTH/YEAR label above them, which pulls the located box up).
-    """
+def _crop_line(card: np.ndarray, box, shrink: float = 0.0, pad_y: float = 0.1, pad_x: float = 0.4) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Cut a located line out of the rectified card, with margins like the recognizer saw in
+    training. All margins are in box heights."""
     x0, y0, x1, y1 = box
     h = y1 - y0
-    y0, y1 = y0 + (shrink + shift) * h, y1 + (shift - shrink) * h
+    y0, y1 = y0 + shrink * h, y1 - shrink * h
     h = y1 - y0
     x0, x1 = max(0, int(x0 - pad_x * h)), min(RECT_W, int(x1 + pad_x * h))
     y0, y1 = max(0, int(y0 - pad_y * h)), min(RECT_H, int(y1 + pad_y * h))

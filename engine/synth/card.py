@@ -356,7 +356,7 @@ def render_card(rng: np.random.Generator, number: str | None = None, layout: str
     date_scale = rng.uniform(0.55, 0.8)
     if varied_dates:
         date_scale = rng.uniform(0.4, 0.8)
-        if rng.random() < 0.3:
+        if rng.random() < 0.3:  # another font for the dates (and the name line below)
             font_path = fonts[rng.integers(len(fonts))]
     date_font = _font(font_path, int(fsize * date_scale))
     ydate = number_box[3] + int(rng.uniform(0.03, 0.08) * CARD_H)
