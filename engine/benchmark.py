@@ -43,11 +43,12 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=20, help="synthetic photos when no --images")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--weights", default=None, help="weights folder to time (default: the shipped engine/weights)")
     args = ap.parse_args(argv)
 
     from engine import Engine
 
-    engine = Engine.load(threads=args.threads)
+    engine = Engine.load(args.weights, threads=args.threads) if args.weights else Engine.load(threads=args.threads)
     if args.images:
         photos = [open(p, "rb").read() for p in iter_images(args.images)]
     else:

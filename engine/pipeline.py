@@ -21,7 +21,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 import bin_tables
 from engine import checks
 from engine.decode import decode_image
-from engine.decoding import LineRead, NumberDecision, decide_number, greedy_read, merge_reads, vote_date
+from engine.decoding import DATE_MIN_VOTES, LineRead, NumberDecision, decide_number, greedy_read, merge_reads, vote_date
 from engine.errors import EngineError, ImageBlurredError, NoCardFoundError, NumberUnreadableError
 from engine.geometry import RECT_H, RECT_W, landscape_order, map_points, quad_from_mask, rectify, rotate_order
 from engine.models import LOC_CHANNELS, LOC_H, LOC_W, SEG_SIZE, CardSegmenter, LineLocator, NumberRecognizer
@@ -47,6 +47,7 @@ MIN_DIGITS_FOR_SECOND_CHANCE = 12
 # (each date crop costs about a third of a number line's recognizer time, but on 200 synthetic
 # photos nine crops read 42/46 dates with none wrong, five 39/46 with one wrong).
 DATE_CROPS = ((0.8, 0.0, 0.3, 1.0), (0.65, 0.0, 0.7, 0.7), (0.5, -0.15, 0.7, 0.7), (0.65, -0.15, 0.7, 0.7), (0.8, -0.15, 0.7, 0.7), (0.5, 0.15, 0.7, 0.7), (0.65, 0.15, 0.7, 0.7), (0.8, 0.15, 0.7, 0.7), (0.5, 0.0, 0.7, 0.7))
+DATE_POOLED_VOTES = 3  # agreeing reads a date needs once both recognizers read its crops
 MIN_VOTES = 2  # a number found only on a second chance must be read so by two crops
 MAX_UNSURE_VOTED = 2  # ... and by at least one of them with no more unsure digits than this
 # Crops of a number line (shrink the located box by this fraction of its height on each side, then
@@ -69,8 +70,9 @@ SECOND_CHANCE_PASSES = (
 )
 
 
-def _load(model: torch.nn.Module, path: str) -> torch.nn.Module:
+def _load(net: type[torch.nn.Module], path: str) -> torch.nn.Module:
     blob = torch.load(path, map_location="cpu", weights_only=False)
+    model = net(blob["arch"]) if "arch" in blob else net()  # a recognizer's file names its shape
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
     # Channels-last (NHWC) is the layout oneDNN's CPU kernels want: the same outputs, 20-40%
     # faster here, most of it in max-pooling. Inputs are converted in _nhwc.
@@ -95,8 +97,11 @@ def _nhwc(x: torch.Tensor) -> torch.Tensor:
 
 
 class Engine:
-    def __init__(self, segmenter: CardSegmenter, locator: LineLocator, recognizer: NumberRecognizer, *, date_locator: LineLocator | None = None, clock: Callable[[], datetime] | None = None):
+    def __init__(self, segmenter: CardSegmenter, locator: LineLocator, recognizer: NumberRecognizer, *, fast_recognizer: NumberRecognizer | None = None, date_locator: LineLocator | None = None, clock: Callable[[], datetime] | None = None):
         self.segmenter, self.locator, self.recognizer = segmenter, locator, recognizer
+        # The fast recognizer (a narrower net without the GRU, ~2x faster) reads the first
+        # view's number crop, which settles most photos, and joins the CRNN on hard dates.
+        self.fast_recognizer = fast_recognizer or recognizer
         self.date_locator = date_locator
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.ready = True
@@ -107,11 +112,14 @@ class Engine:
             torch.set_num_threads(threads)
         date_path = os.path.join(weights_dir, "date_locator.pt")  # optional: dates where the locator sees none
         if os.path.exists(date_path):
-            kw.setdefault("date_locator", _load(LineLocator(), date_path))
+            kw.setdefault("date_locator", _load(LineLocator, date_path))
+        fast_path = os.path.join(weights_dir, "recognizer_fast.pt")  # optional: first reads and dates
+        if os.path.exists(fast_path):
+            kw.setdefault("fast_recognizer", _load(NumberRecognizer, fast_path))
         return cls(
-            _load(CardSegmenter(), os.path.join(weights_dir, "detector.pt")),
-            _load(LineLocator(), os.path.join(weights_dir, "locator.pt")),
-            _load(NumberRecognizer(), os.path.join(weights_dir, "recognizer.pt")),
+            _load(CardSegmenter, os.path.join(weights_dir, "detector.pt")),
+            _load(LineLocator, os.path.join(weights_dir, "locator.pt")),
+            _load(NumberRecognizer, os.path.join(weights_dir, "recognizer.pt")),
             **kw,
         )
 
@@ -192,10 +200,21 @@ class Engine:
             cards[i] = rectify(img, quad)  # full resolution, only where we read
             boxes[i] = _line_box(heat[i, 0], NUMBER_PEAK_MIN)
             first[i] = _crop_line(cards[i][0], boxes[i], *CROP_VARIANTS[0])
-            first_reads[i] = self._read_lines([first[i][0]])[0]
+            # The fast recognizer reads the first view's crop. Its read stands only when it is
+            # valid as read with every digit sure: the small net is sometimes confidently wrong
+            # where the CRNN is not (on synthetic photos, a 19-digit number read without its
+            # unsure last digit as a valid 18-digit one). Otherwise the CRNN reads that crop again,
+            # and every later view, and the search goes on from the CRNN's reads. A photo the
+            # fast net cannot settle is a hard one: asking it again on other views costs more
+            # than it finds.
+            net = self.fast_recognizer if not kept else self.recognizer
+            first_reads[i] = self._read_lines([first[i][0]], net)[0]
+            d = decide_number(first_reads[i])
+            if net is not self.recognizer and not (sure(d) and d.unsure_digits == 0 and not d.luhn_corrected):
+                first_reads[i] = self._read_lines([first[i][0]], self.recognizer)[0]
+                d = decide_number(first_reads[i])
             reads.append(first_reads[i])
             kept.append(i)
-            d = decide_number(first_reads[i])
             if d is not None:
                 decisions[i], crops[i] = d, first[i]
             timings["read"] += _ms(t)
@@ -261,12 +280,21 @@ class Engine:
         date_reads: dict[str, list[LineRead]] = {name: [] for name in date_boxes}
         line_height = boxes[best][3] - boxes[best][1]
         dates: dict[str, tuple[str, float] | None] = {}
-        for variants in (DATE_CROPS[:2], DATE_CROPS[2:]):
+        # The CRNN reads the first two crops; crops read when those disagree are read by both
+        # recognizers, and then a date needs DATE_POOLED_VOTES agreeing reads. The fast net
+        # reads some small embossed dates the CRNN misreads ("12" as "42"), but alone it is
+        # sometimes surely wrong; with the CRNN's reads in the same vote it is not.
+        for pooled, variants in ((False, DATE_CROPS[:2]), (True, DATE_CROPS[2:])):
             names = [n for n in date_boxes if dates.get(n) is None]
             crops_now = [(n, _crop_date(card, date_boxes[n], line_height, *v)[0]) for n in names for v in variants]
-            for (n, _), r in zip(crops_now, self._read_lines([c for _, c in crops_now]) if crops_now else []):
-                date_reads[n].append(r)
-            dates.update({n: vote_date(date_reads[n]) for n in names})
+            if not crops_now:
+                break
+            nets = (self.recognizer, self.fast_recognizer) if pooled and self.fast_recognizer is not self.recognizer else (self.recognizer,)
+            for net in nets:
+                for (n, _), r in zip(crops_now, self._read_lines([c for _, c in crops_now], net)):
+                    date_reads[n].append(r)
+            votes = DATE_POOLED_VOTES if len(nets) > 1 else DATE_MIN_VOTES
+            dates.update({n: vote_date(date_reads[n], min_votes=votes) for n in names})
         timings["read"] = round(timings["read"] + _ms(t) - date_locate_ms, 2)
         timings["locate"] = round(timings["locate"] + date_locate_ms, 2)
 
@@ -316,7 +344,7 @@ class Engine:
         decision = None
         for in_band, variants in batches:
             cut = _text_band(card, box) if in_band else box
-            more = self._read_lines([_crop_line(card, cut, *v)[0] for v in variants])
+            more = self._read_lines([_crop_line(card, cut, *v)[0] for v in variants], self.recognizer)
             reads += more
             line_reads += more
             votes += [decide_number(r) for r in more]
@@ -328,10 +356,11 @@ class Engine:
                     break
         return decision
 
-    def _read_lines(self, crops: list[np.ndarray]) -> list[LineRead]:
+    @staticmethod
+    def _read_lines(crops: list[np.ndarray], recognizer: NumberRecognizer) -> list[LineRead]:
         """Recognize several line crops in one batch."""
         inputs = [line_input(c) for c in crops]
-        probs = self.recognizer(_nhwc(batch_lines(inputs))).softmax(-1).numpy()
+        probs = recognizer(_nhwc(batch_lines(inputs))).softmax(-1).numpy()
         return [greedy_read(probs[i, : x.shape[1] // 4]) for i, x in enumerate(inputs)]
 
 

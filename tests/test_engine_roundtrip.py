@@ -118,3 +118,30 @@ def test_date_locator_is_asked_only_where_the_locator_sees_no_date(engine):
             assert len(calls) == (0 if printed else 1)
     finally:
         engine.date_locator = real
+
+
+def test_fast_recognizer_read_stands_only_when_every_digit_is_sure(engine):
+    """The fast recognizer reads the first crop; where it is not sure of every digit, the CRNN
+    reads the same crop again and the photo is still read right."""
+    fast, crnn = engine.fast_recognizer, engine.recognizer
+    assert fast is not crnn  # engine/weights/recognizer_fast.pt is shipped
+    calls = []
+
+    def spy(name, net, flatten=1.0):
+        def run(x):
+            calls.append((name, tuple(x.shape)))
+            return net(x) * flatten  # flatten < 1 spreads the scores: no digit is sure any more
+        return run
+
+    data, _ = photo("6225760088888883", 0, seed=0)
+    try:
+        engine.fast_recognizer, engine.recognizer = spy("fast", fast), spy("crnn", crnn)
+        assert engine.read(data).number == "6225760088888883"
+        number_crop = calls[0]
+        assert number_crop[0] == "fast" and ("crnn", number_crop[1]) not in calls
+        calls.clear()
+        engine.fast_recognizer = spy("fast", fast, flatten=0.2)
+        assert engine.read(data).number == "6225760088888883"
+        assert calls[:2] == [number_crop, ("crnn", number_crop[1])]
+    finally:
+        engine.fast_recognizer, engine.recognizer = fast, crnn

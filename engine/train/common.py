@@ -23,7 +23,7 @@ def load_labels(path: str | None = None) -> list[dict]:
         return list(csv.DictReader(f, delimiter="\t"))
 
 
-def save_weights(model: torch.nn.Module, out: str, *, args: dict, module: str, metrics: dict) -> None:
+def save_weights(model: torch.nn.Module, out: str, *, args: dict, module: str, metrics: dict, arch: str | None = None) -> None:
     """Weights (fp16 to stay small) plus how they were made: command, seed, commit, metrics."""
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
     try:
@@ -32,7 +32,7 @@ def save_weights(model: torch.nn.Module, out: str, *, args: dict, module: str, m
         commit = ""
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     command = f"python -m {module} " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in args.items() if v is not None)
-    torch.save({"state_dict": state, "command": command, "seed": args.get("seed"), "commit": commit, "metrics": metrics, "python": sys.version.split()[0]}, out)
+    torch.save({"state_dict": state, "command": command, "seed": args.get("seed"), "commit": commit, "metrics": metrics, "python": sys.version.split()[0]} | ({"arch": arch} if arch else {}), out)
 
 
 def ctc_greedy(log_probs: torch.Tensor) -> tuple[str, list[float], list[int]]:

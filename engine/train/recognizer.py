@@ -1,6 +1,11 @@
 """Train the CTC number/date recognizer.
 
     python -m engine.train.recognizer --seed 1 --out engine/weights/recognizer.pt [--iters 6000]
+    python -m engine.train.recognizer --seed 7 --arch fast --teacher engine/weights/recognizer.pt --out runs/fast.pt
+
+With --teacher the model also learns to match a trained recognizer's per-column probabilities
+(distillation): a smaller or differently built recognizer gets the teacher's reading of real
+crops, and its confidences, from dense per-column targets instead of CTC alone.
 
 Data: number lines and dates cropped from synthetic cards (engine.synth), plus
 real embossed/printed digits from ../shared/data/realcards-dev (4-character
@@ -21,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.models import NumberRecognizer
+from engine.models import RECOGNIZER_ARCHS, NumberRecognizer
 from engine.preprocess import batch_lines, encode_text, line_input
 from engine.synth.card import render_card
 from engine.synth.scene import degrade
@@ -237,6 +242,13 @@ def real_line_samples() -> list:
 # ---------------------------------------------------------------- main
 
 
+def _load_teacher(path: str) -> NumberRecognizer:
+    blob = torch.load(path, map_location="cpu", weights_only=False)
+    teacher = NumberRecognizer(blob.get("arch", "crnn"))
+    teacher.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
+    return teacher.eval()
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=1)
@@ -249,12 +261,16 @@ def main(argv=None):
     ap.add_argument("--real-frac", type=float, default=0.3, help="share of each batch from real digit windows")
     ap.add_argument("--buffer", type=int, default=2500, help="replay buffer of rendered crops")
     ap.add_argument("--real-date-frac", type=float, default=0.0, help="share of the real samples that are dates built from real digit cells")
+    ap.add_argument("--arch", default="crnn", choices=sorted(RECOGNIZER_ARCHS), help="recognizer shape (engine.models.RECOGNIZER_ARCHS)")
+    ap.add_argument("--teacher", default=None, help="a trained recognizer whose per-column probabilities to match")
+    ap.add_argument("--distill", type=float, default=1.0, help="weight of the teacher's term against CTC")
     args = ap.parse_args(argv)
 
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     torch.set_num_threads(args.threads)
-    model = NumberRecognizer()
+    model = NumberRecognizer(args.arch)
+    teacher = _load_teacher(args.teacher) if args.teacher else None
     if args.init:
         model.load_state_dict(torch.load(args.init)["state_dict"])
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -287,6 +303,12 @@ def main(argv=None):
         target_lens = torch.tensor([len(ts) for ts in targets], dtype=torch.long)
         input_lens = torch.full((x.shape[0],), log_probs.shape[0], dtype=torch.long)
         loss = ctc(log_probs, flat, input_lens, target_lens)
+        if teacher is not None:
+            with torch.no_grad():
+                target = teacher(x).log_softmax(-1)
+            # KL(teacher || student) per column, averaged over columns and lines
+            kl = (target.exp() * (target - logits.log_softmax(-1))).sum(-1).mean()
+            loss = loss + args.distill * kl
         opt.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -305,7 +327,7 @@ def main(argv=None):
             score = s_acc + g_acc + r_acc + d_acc
             if score >= best:
                 best = score
-                save_weights(model, args.out, args=vars(args), module="engine.train.recognizer", metrics=rec)
+                save_weights(model, args.out, args=vars(args), module="engine.train.recognizer", metrics=rec, arch=args.arch)
     print("done", time.time() - t0, flush=True)
 
 
