@@ -1,8 +1,9 @@
-"""The engine's three small networks. Definitions only: no data, no training.
+"""The engine's small networks, by kind. Definitions only: no data, no training.
 
 - CardSegmenter: photo (letterboxed to SEG_SIZE) -> card mask at half resolution.
 - LineLocator: rectified card (LOC_H x LOC_W) -> heatmaps for number line, expiry, issue date.
-- NumberRecognizer: a text line (height REC_H) -> per-column class scores for CTC.
+- NumberRecognizer: a text line (height REC_H) -> per-column class scores for CTC, in two
+  shapes (RECOGNIZER_ARCHS): the CRNN and a fast one.
 """
 from __future__ import annotations
 
