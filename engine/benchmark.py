@@ -47,8 +47,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from engine import Engine
+    from engine.pipeline import WEIGHTS_DIR
 
-    engine = Engine.load(args.weights, threads=args.threads) if args.weights else Engine.load(threads=args.threads)
+    engine = Engine.load(args.weights or WEIGHTS_DIR, threads=args.threads)
     if args.images:
         photos = [open(p, "rb").read() for p in iter_images(args.images)]
     else:

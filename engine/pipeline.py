@@ -70,7 +70,8 @@ SECOND_CHANCE_PASSES = (
 )
 
 
-def _load(net: type[torch.nn.Module], path: str) -> torch.nn.Module:
+def load_network(net: type[torch.nn.Module], path: str) -> torch.nn.Module:
+    """A network class and its weights file -> the network, ready to evaluate (folded, NHWC)."""
     blob = torch.load(path, map_location="cpu", weights_only=False)
     model = net(blob["arch"]) if "arch" in blob else net()  # a recognizer's file names its shape
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
@@ -112,14 +113,14 @@ class Engine:
             torch.set_num_threads(threads)
         date_path = os.path.join(weights_dir, "date_locator.pt")  # optional: dates where the locator sees none
         if os.path.exists(date_path):
-            kw.setdefault("date_locator", _load(LineLocator, date_path))
+            kw.setdefault("date_locator", load_network(LineLocator, date_path))
         fast_path = os.path.join(weights_dir, "recognizer_fast.pt")  # optional: first reads and dates
         if os.path.exists(fast_path):
-            kw.setdefault("fast_recognizer", _load(NumberRecognizer, fast_path))
+            kw.setdefault("fast_recognizer", load_network(NumberRecognizer, fast_path))
         return cls(
-            _load(CardSegmenter, os.path.join(weights_dir, "detector.pt")),
-            _load(LineLocator, os.path.join(weights_dir, "locator.pt")),
-            _load(NumberRecognizer, os.path.join(weights_dir, "recognizer.pt")),
+            load_network(CardSegmenter, os.path.join(weights_dir, "detector.pt")),
+            load_network(LineLocator, os.path.join(weights_dir, "locator.pt")),
+            load_network(NumberRecognizer, os.path.join(weights_dir, "recognizer.pt")),
             **kw,
         )
 
@@ -210,10 +211,12 @@ class Engine:
             # not read again: mostly no card at all (on 152 check photos the CRNN's read of such
             # a crop never changed an answer, only one refusal's reason).
             net = self.fast_recognizer if not kept else self.recognizer
-            first_reads[i] = self._read_lines([first[i][0]], net)[0]
+            line = _line_batch([first[i][0]])
+            first_reads[i] = _recognize(line, net)[0]
             d = decide_number(first_reads[i])
-            if net is not self.recognizer and not (sure(d) and d.unsure_digits == 0 and not d.luhn_corrected) and _digits(first_reads[i]) >= MIN_DIGITS_FOR_SECOND_CHANCE:
-                first_reads[i] = self._read_lines([first[i][0]], self.recognizer)[0]
+            settled = sure(d) and d.unsure_digits == 0 and not d.luhn_corrected
+            if net is not self.recognizer and not settled and _digits(first_reads[i]) >= MIN_DIGITS_FOR_SECOND_CHANCE:
+                first_reads[i] = _recognize(line, self.recognizer)[0]
                 d = decide_number(first_reads[i])
             reads.append(first_reads[i])
             kept.append(i)
@@ -292,8 +295,9 @@ class Engine:
             if not crops_now:
                 break
             nets = (self.recognizer, self.fast_recognizer) if pooled and self.fast_recognizer is not self.recognizer else (self.recognizer,)
+            lines = _line_batch([c for _, c in crops_now])
             for net in nets:
-                for (n, _), r in zip(crops_now, self._read_lines([c for _, c in crops_now], net)):
+                for (n, _), r in zip(crops_now, _recognize(lines, net)):
                     date_reads[n].append(r)
             votes = DATE_POOLED_VOTES if len(nets) > 1 else DATE_MIN_VOTES
             dates.update({n: vote_date(date_reads[n], min_votes=votes) for n in names})
@@ -346,7 +350,7 @@ class Engine:
         decision = None
         for in_band, variants in batches:
             cut = _text_band(card, box) if in_band else box
-            more = self._read_lines([_crop_line(card, cut, *v)[0] for v in variants], self.recognizer)
+            more = _recognize(_line_batch([_crop_line(card, cut, *v)[0] for v in variants]), self.recognizer)
             reads += more
             line_reads += more
             votes += [decide_number(r) for r in more]
@@ -358,15 +362,23 @@ class Engine:
                     break
         return decision
 
-    @staticmethod
-    def _read_lines(crops: list[np.ndarray], recognizer: NumberRecognizer) -> list[LineRead]:
-        """Recognize several line crops in one batch."""
-        inputs = [line_input(c) for c in crops]
-        probs = recognizer(_nhwc(batch_lines(inputs))).softmax(-1).numpy()
-        return [greedy_read(probs[i, : x.shape[1] // 4]) for i, x in enumerate(inputs)]
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _line_batch(crops: list[np.ndarray]) -> tuple[torch.Tensor, list[int]]:
+    """Line crops -> one recognizer batch and each line's own number of output columns. Built
+    once, whichever recognizers then read it."""
+    inputs = [line_input(c) for c in crops]
+    return _nhwc(batch_lines(inputs)), [x.shape[1] // 4 for x in inputs]
+
+
+def _recognize(lines: tuple[torch.Tensor, list[int]], recognizer: NumberRecognizer) -> list[LineRead]:
+    """Read a batch from _line_batch with one recognizer."""
+    batch, columns = lines
+    probs = recognizer(batch).softmax(-1).numpy()
+    return [greedy_read(probs[i, :n]) for i, n in enumerate(columns)]
 
 
 def _vote(decisions: list[NumberDecision], elsewhere: list[NumberDecision] = ()) -> NumberDecision | None:

@@ -29,15 +29,15 @@ def test_folded_network_computes_the_same(net, shape):
 
 def test_a_recognizer_file_names_its_shape(tmp_path):
     """Weights saved with their arch load into that shape; files without one are the original CRNN."""
-    from engine.pipeline import _load
+    from engine.pipeline import load_network
     from engine.train.common import save_weights
 
     for arch in ("crnn", "fast"):
         path = str(tmp_path / f"{arch}.pt")
         save_weights(NumberRecognizer(arch), path, args={"seed": 0}, module="test", metrics={}, arch=arch)
-        assert _load(NumberRecognizer, path).arch == arch
+        assert load_network(NumberRecognizer, path).arch == arch
     blob = torch.load(path, weights_only=False)
     del blob["arch"]
     torch.save(blob, path)
     with pytest.raises(RuntimeError):  # "fast" weights read as a CRNN: the shapes do not match
-        _load(NumberRecognizer, path)
+        load_network(NumberRecognizer, path)

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from engine.models import RECOGNIZER_ARCHS, NumberRecognizer
+from engine.pipeline import load_network
 from engine.preprocess import batch_lines, encode_text, line_input
 from engine.synth.card import render_card
 from engine.synth.scene import degrade
@@ -242,13 +243,6 @@ def real_line_samples() -> list:
 # ---------------------------------------------------------------- main
 
 
-def _load_teacher(path: str) -> NumberRecognizer:
-    blob = torch.load(path, map_location="cpu", weights_only=False)
-    teacher = NumberRecognizer(blob.get("arch", "crnn"))
-    teacher.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
-    return teacher.eval()
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=1)
@@ -270,7 +264,7 @@ def main(argv=None):
     random.seed(args.seed)
     torch.set_num_threads(args.threads)
     model = NumberRecognizer(args.arch)
-    teacher = _load_teacher(args.teacher) if args.teacher else None
+    teacher = load_network(NumberRecognizer, args.teacher) if args.teacher else None  # evaluated only
     if args.init:
         model.load_state_dict(torch.load(args.init)["state_dict"])
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
