@@ -16,7 +16,6 @@ from typing import Callable
 import cv2
 import numpy as np
 import torch
-from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 import bin_tables
 from engine import checks
@@ -24,7 +23,8 @@ from engine.decode import decode_image
 from engine.decoding import DATE_MIN_VOTES, LineRead, NumberDecision, decide_number, greedy_read, merge_reads, vote_date
 from engine.errors import EngineError, ImageBlurredError, NoCardFoundError, NumberUnreadableError
 from engine.geometry import RECT_H, RECT_W, landscape_order, map_points, quad_from_mask, rectify, rotate_order
-from engine.models import LOC_CHANNELS, LOC_H, LOC_W, SEG_SIZE, CardSegmenter, LineLocator, NumberRecognizer
+from engine.models import LOC_CHANNELS, LOC_H, LOC_W, REC_H, SEG_SIZE, CardSegmenter, LineLocator, NumberRecognizer
+from engine.runtime import Network, evaluator, load_network, onnx_available
 from engine.preprocess import batch_lines, color_input, letterbox, line_input, locator_input
 from engine.types import Box, CardReading, ReadOptions, TextField
 
@@ -70,35 +70,8 @@ SECOND_CHANCE_PASSES = (
 )
 
 
-def load_network(net: type[torch.nn.Module], path: str) -> torch.nn.Module:
-    """A network class and its weights file -> the network, ready to evaluate (folded, NHWC)."""
-    blob = torch.load(path, map_location="cpu", weights_only=False)
-    model = net(blob["arch"]) if "arch" in blob else net()  # a recognizer's file names its shape
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
-    # Channels-last (NHWC) is the layout oneDNN's CPU kernels want: the same outputs, 20-40%
-    # faster here, most of it in max-pooling. Inputs are converted in _nhwc.
-    return _fold_batchnorm(model.eval()).to(memory_format=torch.channels_last)
-
-
-def _fold_batchnorm(model: torch.nn.Module) -> torch.nn.Module:
-    """Fold each BatchNorm into the convolution before it (inference only): the same outputs to
-    1e-5, without a pass over every activation map; about 20% off each network's time here."""
-    for seq in [m for m in model.modules() if isinstance(m, torch.nn.Sequential)]:
-        names = list(seq._modules)
-        for a, b in zip(names, names[1:]):
-            conv, bn = seq._modules[a], seq._modules[b]
-            if isinstance(conv, torch.nn.Conv2d) and isinstance(bn, torch.nn.BatchNorm2d):
-                seq._modules[a] = fuse_conv_bn_eval(conv, bn)
-                seq._modules[b] = torch.nn.Identity()
-    return model
-
-
-def _nhwc(x: torch.Tensor) -> torch.Tensor:
-    return x.contiguous(memory_format=torch.channels_last)
-
-
 class Engine:
-    def __init__(self, segmenter: CardSegmenter, locator: LineLocator, recognizer: NumberRecognizer, *, fast_recognizer: NumberRecognizer | None = None, date_locator: LineLocator | None = None, clock: Callable[[], datetime] | None = None):
+    def __init__(self, segmenter: Network, locator: Network, recognizer: Network, *, fast_recognizer: Network | None = None, date_locator: Network | None = None, clock: Callable[[], datetime] | None = None):
         self.segmenter, self.locator, self.recognizer = segmenter, locator, recognizer
         # The fast recognizer (a narrower net without the GRU, ~2x faster) reads the first
         # view's number crop, which settles most photos, and joins the CRNN on hard dates.
@@ -108,19 +81,26 @@ class Engine:
         self.ready = True
 
     @classmethod
-    def load(cls, weights_dir: str = WEIGHTS_DIR, threads: int | None = 1, **kw) -> "Engine":
+    def load(cls, weights_dir: str = WEIGHTS_DIR, threads: int | None = 1, runtime: str | None = None, **kw) -> "Engine":
+        """The shipped networks from `weights_dir`, run by `runtime`: "onnx" (ONNX Runtime, the
+        default where it is installed) or "torch"; see engine/runtime.py."""
         if threads:
             torch.set_num_threads(threads)
-        date_path = os.path.join(weights_dir, "date_locator.pt")  # optional: dates where the locator sees none
-        if os.path.exists(date_path):
-            kw.setdefault("date_locator", load_network(LineLocator, date_path))
-        fast_path = os.path.join(weights_dir, "recognizer_fast.pt")  # optional: first reads and dates
-        if os.path.exists(fast_path):
-            kw.setdefault("fast_recognizer", load_network(NumberRecognizer, fast_path))
+        runtime = runtime or ("onnx" if onnx_available() else "torch")
+
+        def network(net: type[torch.nn.Module], name: str, example: torch.Tensor, dynamic: dict[int, str] | None = None) -> Network:
+            return evaluator(load_network(net, os.path.join(weights_dir, name)), runtime, example, dynamic)
+
+        card, line = torch.zeros(1, 3, LOC_H, LOC_W), torch.zeros(1, 1, REC_H, 4 * REC_H)
+        lines = {0: "lines", 3: "width"}  # a batch of line crops, as wide as the widest
+        if os.path.exists(os.path.join(weights_dir, "date_locator.pt")):  # optional: dates where the locator sees none
+            kw.setdefault("date_locator", network(LineLocator, "date_locator.pt", card))
+        if os.path.exists(os.path.join(weights_dir, "recognizer_fast.pt")):  # optional: first reads and dates
+            kw.setdefault("fast_recognizer", network(NumberRecognizer, "recognizer_fast.pt", line, lines))
         return cls(
-            load_network(CardSegmenter, os.path.join(weights_dir, "detector.pt")),
-            load_network(LineLocator, os.path.join(weights_dir, "locator.pt")),
-            load_network(NumberRecognizer, os.path.join(weights_dir, "recognizer.pt")),
+            network(CardSegmenter, "detector.pt", torch.zeros(1, 3, SEG_SIZE, SEG_SIZE)),
+            network(LineLocator, "locator.pt", card),
+            network(NumberRecognizer, "recognizer.pt", line, lines),
             **kw,
         )
 
@@ -152,7 +132,7 @@ class Engine:
         """Card corners (clockwise, long side first) from the segmenter, and its mask coverage."""
         boxed, scale, (px, py) = letterbox(img, SEG_SIZE)
         x = torch.from_numpy(color_input(boxed, SEG_SIZE, SEG_SIZE))[None]
-        mask = (self.segmenter(_nhwc(x))[0, 0].sigmoid() > 0.5).numpy()
+        mask = (self.segmenter(x)[0, 0].sigmoid() > 0.5).numpy()
         quad = quad_from_mask(mask)
         if quad is None:
             return None, 0.0
@@ -190,7 +170,7 @@ class Engine:
         sure = lambda d: d is not None and d.valid and d.unsure_digits <= 1
         for i, quad in enumerate(cands):
             t = time.perf_counter()
-            loc_inputs[i] = _nhwc(torch.from_numpy(locator_input(rectify(small, quad * scale, (LOC_W, LOC_H))[0])[None]))
+            loc_inputs[i] = torch.from_numpy(locator_input(rectify(small, quad * scale, (LOC_W, LOC_H))[0])[None])
             heat[i] = self.locator(loc_inputs[i]).sigmoid().numpy()[0]
             mass[i] = (heat[i, 0] > 0.5).sum()
             timings["locate"] += _ms(t)
@@ -371,10 +351,10 @@ def _line_batch(crops: list[np.ndarray]) -> tuple[torch.Tensor, list[int]]:
     """Line crops -> one recognizer batch and each line's own number of output columns. Built
     once, whichever recognizers then read it."""
     inputs = [line_input(c) for c in crops]
-    return _nhwc(batch_lines(inputs)), [x.shape[1] // 4 for x in inputs]
+    return batch_lines(inputs), [x.shape[1] // 4 for x in inputs]
 
 
-def _recognize(lines: tuple[torch.Tensor, list[int]], recognizer: NumberRecognizer) -> list[LineRead]:
+def _recognize(lines: tuple[torch.Tensor, list[int]], recognizer: Network) -> list[LineRead]:
     """Read a batch from _line_batch with one recognizer."""
     batch, columns = lines
     probs = recognizer(batch).softmax(-1).numpy()

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from engine.models import RECOGNIZER_ARCHS, NumberRecognizer
-from engine.pipeline import load_network
+from engine.runtime import load_network
 from engine.preprocess import batch_lines, encode_text, line_input
 from engine.synth.card import render_card
 from engine.synth.scene import degrade
