@@ -1,6 +1,6 @@
 """Engine latency benchmark: median and p95 per stage with one thread, on ~1 MP photos.
 
-    python -m engine.benchmark [--images DIR] [--repeat 3] [--threads 1]
+    python -m engine.benchmark [--images DIR] [--repeat 3] [--threads 1] [--runtime onnx|torch]
 
 Without --images it renders synthetic 1200x850 card photos (about 1 MP), so it
 runs anywhere. Prints figures; it is not a timed test.
@@ -44,12 +44,13 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--weights", default=None, help="weights folder to time (default: the shipped engine/weights)")
+    ap.add_argument("--runtime", choices=("onnx", "torch"), default=None, help="what evaluates the networks (default: onnx where installed)")
     args = ap.parse_args(argv)
 
     from engine import Engine
     from engine.pipeline import WEIGHTS_DIR
 
-    engine = Engine.load(args.weights or WEIGHTS_DIR, threads=args.threads)
+    engine = Engine.load(args.weights or WEIGHTS_DIR, threads=args.threads, runtime=args.runtime)
     if args.images:
         photos = [open(p, "rb").read() for p in iter_images(args.images)]
     else:
