@@ -114,7 +114,16 @@ def _looks_complete(fmt: str, data: bytes) -> bool:
     return True
 
 
-def decode_image(data: bytes, *, max_pixels: int, min_side: int = 0) -> np.ndarray:
+# libjpeg decodes a JPEG straight to 1/2, 1/4 or 1/8 of its size, skipping most of the work
+# (OpenCV's IMREAD_REDUCED_*; other formats are decoded whole and shrunk).
+_REDUCED_READS = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
+
+
+def decode_image(data: bytes, *, max_pixels: int, min_side: int = 0, long_side_floor: int = 0) -> np.ndarray:
+    """Decode a JPEG/PNG/BMP/TIFF to BGR, EXIF orientation applied, after the checks of its
+    header (format, declared size against `max_pixels` and `min_side`, truncation). With
+    `long_side_floor`, an image more than twice that on its longest side is decoded at the
+    largest reduction (1/2, 1/4, 1/8) that keeps the longest side at or above it."""
     fmt = sniff_format(data)
     if fmt not in FORMATS:
         raise ImageDecodeError("not a JPEG, PNG, BMP or TIFF image")
@@ -127,7 +136,10 @@ def decode_image(data: bytes, *, max_pixels: int, min_side: int = 0) -> np.ndarr
         raise ImageTooSmallError(f"{size[0]}x{size[1]} is below {min_side} px")
     if not _looks_complete(fmt, data):
         raise ImageDecodeError(f"truncated {fmt}")
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)  # applies EXIF orientation
+    flag = cv2.IMREAD_COLOR
+    if long_side_floor:
+        flag = next((f for r, f in _REDUCED_READS if max(size) // r >= long_side_floor), flag)
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), flag)  # applies EXIF orientation
     if img is None or img.size == 0:
         raise ImageDecodeError(f"corrupt {fmt}")
     return img

@@ -19,7 +19,7 @@ import torch
 
 import bin_tables
 from engine import checks
-from engine.decode import decode_image
+from engine.decode import decode_image, header_size
 from engine.decoding import DATE_MIN_VOTES, LineRead, NumberDecision, decide_number, greedy_read, merge_reads, vote_date
 from engine.errors import EngineError, ImageBlurredError, NoCardFoundError, NumberUnreadableError
 from engine.geometry import RECT_H, RECT_W, landscape_order, map_points, quad_from_mask, rectify, rotate_order
@@ -31,6 +31,10 @@ from engine.types import Box, CardReading, ReadOptions, TextField
 WEIGHTS_DIR = os.path.join(os.path.dirname(__file__), "weights")
 NUMBER_PEAK_MIN = 0.5  # locator confidence below which there is no number line (so no card)
 DATE_PEAK_MIN = 0.5
+# A photo more than twice this on its longest side is decoded at a reduction (engine/decode.py)
+# that keeps at least this: the card is rectified to 856 px wide, and a photo of a card shows it
+# across half its width or more. A 12 MP phone photo decodes in about a quarter of the time.
+DECODE_LONG_SIDE_FLOOR = 2 * RECT_W
 MIN_LINE_CELLS = 12  # heatmap cells above threshold for a number line to count (heatmap is 104 x 64)
 LOCATE_SOURCE_SIDE = 640  # photos are shrunk to about this longest side before the small locator warps
 LINE_EXTEND_FRACTION = 0.3  # heat above this fraction of the threshold extends a line sideways
@@ -110,12 +114,15 @@ class Engine:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         if isinstance(image, (bytes, bytearray, memoryview)):
-            img = decode_image(bytes(image), max_pixels=options.max_pixels, min_side=options.min_side)
+            data = bytes(image)
+            img = decode_image(data, max_pixels=options.max_pixels, min_side=options.min_side, long_side_floor=DECODE_LONG_SIDE_FLOOR)
+            photo_size = _displayed_size(header_size(data), img)
         else:
             img = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+            photo_size = (img.shape[1], img.shape[0])
         timings["decode"] = _ms(t0)
         with torch.inference_mode():  # evaluation only: safe to call from several threads
-            return self._read(img, options, timings, t0)
+            return self._read(img, photo_size, options, timings, t0)
 
     def read_batch(self, images, options: ReadOptions = ReadOptions()) -> list[CardReading | EngineError]:
         out: list[CardReading | EngineError] = []
@@ -153,7 +160,10 @@ class Engine:
         cands += [frame, rotate_order(frame, 1)]
         return cands, first_frame
 
-    def _read(self, img: np.ndarray, options: ReadOptions, timings: dict, t0: float) -> CardReading:
+    def _read(self, img: np.ndarray, photo_size: tuple[int, int], options: ReadOptions, timings: dict, t0: float) -> CardReading:
+        """Read a decoded photo; `photo_size` is the photo's own (width, height), which a large
+        photo decoded at a reduction exceeds: every point reported is scaled back to it."""
+        to_photo = np.float32([photo_size[0] / img.shape[1], photo_size[1] / img.shape[0]])
         t = time.perf_counter()
         cands, first_frame = self._candidates(img)
         timings["detect"] = _ms(t)
@@ -290,7 +300,7 @@ class Engine:
             got = dates[name]
             if got:
                 box = _crop_date(card, box, line_height, *DATE_CROPS[0])[1]
-                fields[name] = TextField(text=got[0], confidence=got[1], quad=_as_quad(_box_quad(H, box)), box=_box(box))
+                fields[name] = TextField(text=got[0], confidence=got[1], quad=_as_quad(_box_quad(H, box) * to_photo), box=_box(box))
 
         t = time.perf_counter()
         warnings, quality = checks.run(img, quad, card, options, expiry=fields.get("expiry"), now=now, is_frame=best >= first_frame)
@@ -304,10 +314,10 @@ class Engine:
             number_confidence=decision.confidence,
             digit_confidences=decision.digit_confidences,
             number_valid=decision.valid,
-            number_quad=_as_quad(number_quad),
+            number_quad=_as_quad(number_quad * to_photo),
             number_box=_box(number_box),
-            card_quad=_as_quad(quad),
-            image_size=(int(img.shape[1]), int(img.shape[0])),
+            card_quad=_as_quad(quad * to_photo),
+            image_size=(int(photo_size[0]), int(photo_size[1])),
             rectified_size=(RECT_W, RECT_H),
             expiry=fields.get("expiry"),
             issue_date=fields.get("issue"),
@@ -407,6 +417,12 @@ def _shrink(img: np.ndarray, side: int) -> tuple[np.ndarray, float]:
         return img, 1.0
     h, w = img.shape[:2]
     return cv2.resize(img, (w // factor, h // factor), interpolation=cv2.INTER_AREA), 1.0 / factor
+
+
+def _displayed_size(header: tuple[int, int], img: np.ndarray) -> tuple[int, int]:
+    """The photo's (width, height) as displayed: its header's, turned as EXIF turned the pixels."""
+    w, h = header
+    return (w, h) if (w >= h) == (img.shape[1] >= img.shape[0]) else (h, w)
 
 
 def _digits(read: LineRead) -> int:

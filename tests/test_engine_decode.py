@@ -91,3 +91,29 @@ def test_exif_orientation_is_honoured():
     assert out.shape[:2] == (80, 40)  # displayed portrait
     top = out[5, 20]
     assert top[0] > 200 and top[2] < 60  # the blue half is now on top (BGR)
+
+
+def test_a_large_image_is_decoded_at_the_reduction_that_keeps_the_long_side_floor():
+    img = np.zeros((2400, 3600, 3), np.uint8)
+    img[:, :1800] = (0, 0, 255)  # left half red
+    for ext in (".jpg", ".png"):
+        data = encode(img, ext)
+        assert decode_image(data, max_pixels=BIG).shape[:2] == (2400, 3600)
+        assert decode_image(data, max_pixels=BIG, long_side_floor=1000).shape[:2] == (1200, 1800)  # 1/4 would be 900
+        assert decode_image(data, max_pixels=BIG, long_side_floor=500).shape[:2] == (600, 900)  # 1/8 would be 450
+        assert decode_image(data, max_pixels=BIG, long_side_floor=450).shape[:2] == (300, 450)
+        assert decode_image(data, max_pixels=BIG, long_side_floor=2000).shape[:2] == (2400, 3600)
+        out = decode_image(data, max_pixels=BIG, long_side_floor=1000)
+        assert out[600, 100, 2] > 200 and out[600, 1700, 2] < 60
+
+
+def test_exif_orientation_is_honoured_at_a_reduction():
+    img = Image.new("RGB", (1600, 800), (255, 0, 0))
+    img.paste((0, 0, 255), (0, 0, 800, 800))  # left half blue
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 CW to display
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif.tobytes(), quality=95)
+    out = decode_image(buf.getvalue(), max_pixels=BIG, long_side_floor=400)
+    assert out.shape[:2] == (400, 200)  # 1/4, displayed portrait
+    assert out[50, 100, 0] > 200 and out[50, 100, 2] < 60  # the blue half is on top (BGR)

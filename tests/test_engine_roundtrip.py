@@ -78,6 +78,21 @@ def test_round_trips_read_every_rotation_and_most_photos(round_trips):
         assert errors[0] < 0.2 * 900, f"outline off at {angle} degrees"  # gross errors only: see engine/README.md
 
 
+def test_a_large_photo_is_read_at_a_reduction_and_reported_in_its_own_pixels(engine):
+    """A 12 MP phone photo is decoded at 1/2 (engine/decode.py), yet the outline, the number's
+    quad and the image size are those of the photo as sent."""
+    data, quad = photo("6225760088888883", 20, seed=3)
+    small = engine.read(data, ReadOptions())
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    big = cv2.resize(img, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)  # 3600 x 2800
+    r = engine.read(cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes(), ReadOptions())
+    assert r.number == small.number == "6225760088888883"
+    assert r.image_size == (3600, 2800)
+    assert np.linalg.norm(np.array(r.card_quad) - 4 * np.array(small.card_quad), axis=1).max() < 0.02 * 3600
+    assert np.linalg.norm(np.array(r.card_quad) - 4 * quad, axis=1).mean() < 0.05 * 3600
+    assert np.linalg.norm(np.array(r.number_quad) - 4 * np.array(small.number_quad), axis=1).max() < 0.02 * 3600
+
+
 def test_engine_reports_timings_and_boxes(engine):
     data, _ = photo("6225760088888883", 0, seed=5)
     r = engine.read(data, ReadOptions(want_border_cut_image=True, want_card_no_image=True, want_quality=True))
