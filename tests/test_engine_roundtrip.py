@@ -93,6 +93,26 @@ def test_a_large_photo_is_read_at_a_reduction_and_reported_in_its_own_pixels(eng
     assert np.linalg.norm(np.array(r.number_quad) - 4 * np.array(small.number_quad), axis=1).max() < 0.02 * 3600
 
 
+def test_reads_from_several_threads_at_once_match_reads_one_at_a_time(engine):
+    """The gateway's engine threads share one Engine (and its ONNX Runtime sessions)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    photos = [photo(number, angle, seed=7)[0] for number, angle, _ in CASES]
+
+    def outcome(data):
+        try:
+            r = engine.read(data, ReadOptions())
+            return r.number, r.card_quad, r.expiry and r.expiry.text
+        except Exception as exc:
+            return type(exc).__name__
+
+    alone = [outcome(p) for p in photos]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(outcome, photos * 2))
+    assert together == alone * 2
+    assert sum(isinstance(o, tuple) for o in alone) >= 3  # most of them are read, not refused alike
+
+
 def test_engine_reports_timings_and_boxes(engine):
     data, _ = photo("6225760088888883", 0, seed=5)
     r = engine.read(data, ReadOptions(want_border_cut_image=True, want_card_no_image=True, want_quality=True))
