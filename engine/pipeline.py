@@ -24,8 +24,8 @@ from engine.decoding import DATE_MIN_VOTES, LineRead, NumberDecision, decide_num
 from engine.errors import EngineError, ImageBlurredError, NoCardFoundError, NumberUnreadableError
 from engine.geometry import RECT_H, RECT_W, landscape_order, map_points, quad_from_mask, rectify, rotate_order
 from engine.models import LOC_CHANNELS, LOC_H, LOC_W, REC_H, SEG_SIZE, CardSegmenter, LineLocator, NumberRecognizer
-from engine.runtime import Network, evaluator, load_network, onnx_available
 from engine.preprocess import batch_lines, color_input, letterbox, line_input, locator_input
+from engine.runtime import Network, evaluator, load_network, onnx_available
 from engine.types import Box, CardReading, ReadOptions, TextField
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(__file__), "weights")
