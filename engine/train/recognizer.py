@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from engine.models import RECOGNIZER_ARCHS, NumberRecognizer
-from engine.runtime import load_network
+from engine.runtime import TorchNetwork, load_network
 from engine.preprocess import batch_lines, encode_text, line_input
 from engine.synth.card import render_card
 from engine.synth.scene import degrade
@@ -264,7 +264,7 @@ def main(argv=None):
     random.seed(args.seed)
     torch.set_num_threads(args.threads)
     model = NumberRecognizer(args.arch)
-    teacher = load_network(NumberRecognizer, args.teacher) if args.teacher else None  # evaluated only
+    teacher = TorchNetwork(load_network(NumberRecognizer, args.teacher)) if args.teacher else None  # evaluated only
     if args.init:
         model.load_state_dict(torch.load(args.init)["state_dict"])
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
