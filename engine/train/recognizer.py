@@ -298,8 +298,7 @@ def main(argv=None):
         input_lens = torch.full((x.shape[0],), log_probs.shape[0], dtype=torch.long)
         loss = ctc(log_probs, flat, input_lens, target_lens)
         if teacher is not None:
-            with torch.no_grad():
-                target = teacher(x).log_softmax(-1)
+            target = teacher(x).log_softmax(-1)  # TorchNetwork: no gradients
             # KL(teacher || student) per column, averaged over columns and lines
             kl = (target.exp() * (target - logits.log_softmax(-1))).sum(-1).mean()
             loss = loss + args.distill * kl
