@@ -172,7 +172,9 @@ def _regroup(text: str, read_digits: str, digits: str) -> str:
     return " ".join(out)
 
 
-DATE_RE = re.compile(r"(\d{2})/(\d{2})")
+# MM/YY, or MM/YYYY as some cards print it (05/2022): the year's first two digits must then be
+# 20, and it is reported as MM/YY. Without the four-digit form, 05/2022 read as 05/20.
+DATE_RE = re.compile(r"(\d{2})/(?:20(\d{2})(?!\d)|(\d{2}))")
 
 
 def decide_date(read: LineRead, min_conf: float = 0.9) -> tuple[str, float] | None:
@@ -180,14 +182,13 @@ def decide_date(read: LineRead, min_conf: float = 0.9) -> tuple[str, float] | No
     m = DATE_RE.search(read.text)
     if not m or not 1 <= int(m.group(1)) <= 12:
         return None
-    start = m.start()
     confs = []
-    for ch, _, p in read.chars[start : start + 5]:
+    for ch, _, p in read.chars[m.start() : m.end()]:
         confs.append(float(p[ALPHABET.index(ch) + 1]))
     conf = float(np.prod(confs) ** (1 / len(confs)))
     if conf < min_conf:
         return None
-    return m.group(0), round(conf, 4)
+    return f"{m.group(1)}/{m.group(2) or m.group(3)}", round(conf, 4)
 
 
 DATE_MIN_VOTES = 2  # a date must be read the same way from at least this many crops

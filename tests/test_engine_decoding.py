@@ -84,6 +84,10 @@ def test_date_decoding():
     assert decide_date(greedy_read(frames("12/26")))[0] == "12/26"
     assert decide_date(greedy_read(frames("13/26"))) is None  # month 13
     assert decide_date(greedy_read(frames("1226"))) is None
+    # a four-digit year is the year's last two digits, not its first two
+    assert decide_date(greedy_read(frames("05/2022")))[0] == "05/22"
+    assert decide_date(greedy_read(frames("12/20")))[0] == "12/20"
+    assert decide_date(greedy_read(frames("12/203")))[0] == "12/20"
     # a weak month digit: no date rather than a guess
     assert decide_date(greedy_read(frames("09/24", {0: {"8": 0.6}}))) is None
 
