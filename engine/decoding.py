@@ -173,8 +173,9 @@ def _regroup(text: str, read_digits: str, digits: str) -> str:
 
 
 # MM/YY, or MM/YYYY as some cards print it (05/2022): the year's first two digits must then be
-# 20, and it is reported as MM/YY. Without the four-digit form, 05/2022 read as 05/20.
-DATE_RE = re.compile(r"(\d{2})/(?:20(\d{2})(?!\d)|(\d{2}))")
+# 20, and it is reported as MM/YY. Without the four-digit form, 05/2022 read as 05/20. A date
+# printed year first (2008/04) is not MM/YY at all: "08/04" inside it is no date.
+DATE_RE = re.compile(r"(?<!20)(?<!19)(\d{2})/(?:20(\d{2})(?!\d)|(\d{2}))")
 
 
 def decide_date(read: LineRead, min_conf: float = 0.9) -> tuple[str, float] | None:

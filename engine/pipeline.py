@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import time
 from datetime import datetime, timezone
 from typing import Callable
@@ -52,6 +53,10 @@ MIN_DIGITS_FOR_SECOND_CHANCE = 12
 # photos nine crops read 42/46 dates with none wrong, five 39/46 with one wrong).
 DATE_CROPS = ((0.8, 0.0, 0.3, 1.0), (0.65, 0.0, 0.7, 0.7), (0.5, -0.15, 0.7, 0.7), (0.65, -0.15, 0.7, 0.7), (0.8, -0.15, 0.7, 0.7), (0.5, 0.15, 0.7, 0.7), (0.65, 0.15, 0.7, 0.7), (0.8, 0.15, 0.7, 0.7), (0.5, 0.0, 0.7, 0.7))
 DATE_POOLED_VOTES = 3  # agreeing reads a date needs once both recognizers read its crops
+# A date read as MM/YY whose YY could be a month (01-12) may be the tail of a date printed year
+# first (2008/04, read as 08/04 from crops that start at the located box): this crop, with room
+# for two more digits on the left, is read once more to tell (see _year_first).
+YEAR_FIRST_CROP = (0.8, 0.0, 1.5, 1.0)
 MIN_VOTES = 2  # a number found only on a second chance must be read so by two crops
 MAX_UNSURE_VOTED = 2  # ... and by at least one of them with no more unsure digits than this
 # Crops of a number line (shrink the located box by this fraction of its height on each side, then
@@ -302,6 +307,9 @@ class Engine:
                     date_reads[n].append(r)
             votes = DATE_POOLED_VOTES if len(nets) > 1 else DATE_MIN_VOTES
             dates.update({n: vote_date(date_reads[n], min_votes=votes) for n in names})
+        for n, got in dates.items():
+            if got and self._year_first(got[0], _crop_date(card, date_boxes[n], line_height, *YEAR_FIRST_CROP)[0]):
+                dates[n] = None  # not an MM/YY date: no answer rather than a wrong one
         timings["read"] = round(timings["read"] + _ms(t) - date_locate_ms, 2)
         timings["locate"] = round(timings["locate"] + date_locate_ms, 2)
 
@@ -342,6 +350,14 @@ class Engine:
         reading.timings_ms = timings
         return reading
 
+
+    def _year_first(self, date: str, wide_crop: np.ndarray) -> bool:
+        """Whether `date` (MM/YY) was read off a date printed year first: its YY is a month and
+        the crop with room on the left reads 19 or 20 right before it (2008/04)."""
+        if int(date[3:]) > 12:
+            return False
+        text = _recognize(_line_batch([wide_crop]), self.recognizer)[0].text.replace(" ", "")
+        return re.search(f"(19|20){date}", text) is not None
 
     def _second_chance(self, card: np.ndarray, box, batches, line_reads: list[LineRead], votes: list, reads: list[LineRead], elsewhere: list[NumberDecision]) -> NumberDecision | None:
         """More crops of one outline's number line, batch by batch, merged with its earlier reads

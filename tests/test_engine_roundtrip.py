@@ -199,3 +199,23 @@ def test_fast_recognizer_read_stands_only_when_every_digit_is_sure(engine):
         assert calls[:2] == [number_crop, ("crnn", number_crop[1])]
     finally:
         engine.fast_recognizer, engine.recognizer = fast, crnn
+
+
+def test_a_date_printed_year_first_is_not_taken_for_mm_yy(engine):
+    """2008/04 (year first, as some older cards print it) is read as 08/04 from crops that start
+    at the located box; the check with room on the left tells it from an MM/YY date."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from engine.synth.card import NUMBER_FONTS
+
+    font = ImageFont.truetype(NUMBER_FONTS[1], 40)  # OCR-B, shipped in engine/fonts
+
+    def line(text):
+        img = Image.new("L", (int(font.getlength(text)) + 40, 64), 225)
+        ImageDraw.Draw(img).text((20, 8), text, font=font, fill=40)
+        return cv2.cvtColor(np.array(img), cv2.COLOR_GRAY2BGR)
+
+    assert engine._year_first("08/04", line("2008/04"))
+    assert not engine._year_first("08/04", line("THRU 08/04"))
+    assert not engine._year_first("08/04", line("08/04"))
+    assert not engine._year_first("08/24", line("2008/24"))  # 24 is no month: the date stands
