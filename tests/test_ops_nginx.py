@@ -264,11 +264,13 @@ def test_real_engine_behind_nginx_answers_signed_sdk_calls(nginx, two_cardgate_p
     and come back as the engine's own answer (a number, or a vendor "no card / unreadable" error),
     never an AuthFailure / APIG.0301.
     """
-    from tests.test_huawei_support import REALCARDS, _real_engine_and_card
+    from tests.test_huawei_support import _real_engine_and_card
 
     found = _real_engine_and_card()
-    if isinstance(found, str):
-        image, number = (REALCARDS / "images/full/sc2019_sample_3.jpeg").read_bytes(), None
+    if isinstance(found, str):  # no labelled real photos here (../shared absent): a synthetic one
+        from engine.benchmark import synthetic_photos
+
+        image, number = synthetic_photos(1)[0], None
     else:
         _, image, number = found
     upstreams, logs = two_cardgate_processes
