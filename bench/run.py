@@ -37,6 +37,7 @@ from pathlib import Path
 import httpx
 
 from bench.clients import BUSY_CODES, DIALECTS, Credentials, build_request, outcome
+from engine.machine import cpu_description
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 MAX_IMAGE_BYTES = 2 * 1024 * 1024 - 4096
@@ -275,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
 
     report = {
         "url": args.url,
+        "cpu": cpu_description(),
         "images": len(images),
         "concurrency": args.concurrency,
         "seconds": round(elapsed, 1),
@@ -314,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_report(report: dict) -> None:
-    print(f"{report['url']}: {report['images']} images, concurrency {report['concurrency']}, {report['seconds']} s")
+    print(f"{report['url']}: {report['images']} images, concurrency {report['concurrency']}, {report['seconds']} s; cpu: {report['cpu']}")
     header = f"{'dialect':10} {'reqs':>6} {'ok':>6} {'busy':>5} {'err':>5} {'rps':>7} {'p50':>7} {'p95':>7} {'p99':>7} {'engine':>7} {'ovh95':>7}"
     print(header)
     rows = [("ALL", report["overall"])] + list(report["per_dialect"].items())

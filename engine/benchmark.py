@@ -17,6 +17,7 @@ import numpy as np
 import bin_tables
 
 from engine.evaluate import iter_images
+from engine.machine import cpu_description
 
 
 def synthetic_photos(n: int, seed: int = 0) -> list[bytes]:
@@ -72,6 +73,7 @@ def main(argv=None) -> int:
     def p(values, q):
         return round(float(np.percentile(values, q)), 1)
 
+    print(f"cpu: {cpu_description()}")
     print(f"images {len(photos)} x {args.repeat}, threads {args.threads}, median size {statistics.median(pixels) / 1e6 if pixels else 0:.2f} MP")
     # The stage rows are over the photos read; a refusal (after every second-chance crop) is in `wall` only.
     print(f"read {len(pixels) // args.repeat}/{len(photos)} photos; the rest refused (no card found, or not read with confidence)")

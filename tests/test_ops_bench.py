@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -44,6 +45,7 @@ def test_short_bench_run_against_a_signed_gateway(live_gateway, images, tmp_path
                            "--config", str(config), "--json", "--rapidocr"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["images"] == 2
+    assert f"{os.cpu_count()} CPUs" in report["cpu"]  # figures carry the machine they came from
     overall = report["overall"]
     assert overall["requests"] > 5 and overall["ok"] == overall["requests"], overall["codes"]
     assert set(report["per_dialect"]) == {"tencent", "huawei", "facepp", "myqcloud", "hex"}
