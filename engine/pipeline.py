@@ -27,6 +27,7 @@ from engine.geometry import RECT_H, RECT_W, landscape_order, map_points, quad_fr
 from engine.models import LOC_CHANNELS, LOC_H, LOC_W, REC_H, SEG_SIZE, CardSegmenter, LineLocator, NumberRecognizer
 from engine.preprocess import batch_lines, color_input, letterbox, line_input, locator_input
 from engine.runtime import Network, evaluator, load_network, onnx_available
+from engine.textlines import text_lines
 from engine.types import Box, CardReading, ReadOptions, TextField
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(__file__), "weights")
@@ -39,6 +40,7 @@ DECODE_LONG_SIDE_FLOOR = 2 * RECT_W
 MIN_LINE_CELLS = 12  # heatmap cells above threshold for a number line to count (heatmap is 104 x 64)
 LOCATE_SOURCE_SIDE = 640  # photos are shrunk to about this longest side before the small locator warps
 LINE_EXTEND_FRACTION = 0.3  # heat above this fraction of the threshold extends a line sideways
+FALLBACK_LINES = 2  # lines read per view when the locator finds none: the number is the densest or next to it
 MIN_DIGITS_FOR_CARD = 10  # fewer digits than this on every candidate: not a card at all
 # An outline whose first crop reads fewer digits than this gets no second chance: card numbers
 # have 16 to 19 digits, and on 152 check photos no second chance starting from under 16 ever
@@ -231,6 +233,32 @@ class Engine:
             timings["read"] += _ms(t)
             if sure(d):
                 break
+        if not kept:
+            # The locator saw no number line on any view (on the dev photos, once: a flat black
+            # serif number on a pale pattern, level with the chip). Look for long text lines in
+            # the pixels instead (engine/textlines.py), view by view: the densest few are read,
+            # and one that reads like a card number is read from three more crops and voted on
+            # (a box found this way is looser than the locator's, and one crop of it often takes
+            # in a chip edge or the card's edge as a digit).
+            t = time.perf_counter()
+            for i, quad in enumerate(cands):
+                cards[i] = rectify(img, quad)
+                for box in text_lines(cards[i][0])[:FALLBACK_LINES]:
+                    crop = _crop_line(cards[i][0], box, *CROP_VARIANTS[0])
+                    read = _recognize(_line_batch([crop[0]]), self.recognizer)[0]
+                    reads.append(read)
+                    if _digits(read) < MIN_DIGITS_FOR_SECOND_CHANCE:
+                        continue
+                    more = _recognize(_line_batch([_crop_line(cards[i][0], box, *v)[0] for v in CROP_VARIANTS[1:4]]), self.recognizer)
+                    reads += more
+                    d = _vote([d for d in map(decide_number, [read, *more]) if d is not None])
+                    if d is not None and d.valid:
+                        boxes[i], first[i], first_reads[i], decisions[i], crops[i] = box, crop, read, d, crop
+                        kept.append(i)
+                        break
+                if kept:
+                    break
+            timings["read"] += _ms(t)
         if not kept:
             raise NoCardFoundError("no card number line found")
 

@@ -219,3 +219,23 @@ def test_a_date_printed_year_first_is_not_taken_for_mm_yy(engine):
     assert not engine._year_first("08/04", line("THRU 08/04"))
     assert not engine._year_first("08/04", line("08/04"))
     assert not engine._year_first("08/24", line("2008/24"))  # 24 is no month: the date stands
+
+
+def test_a_number_line_the_locator_misses_is_found_in_the_pixels(engine):
+    """Where the locator sees no number line on any view, the engine looks for long text lines
+    in the rectified card's pixels (engine/textlines.py) and takes a sure read of one of them;
+    a photo with no card in it is still refused."""
+    from engine.errors import NoCardFoundError
+
+    locator = engine.locator
+    blind = lambda x: locator(x) * 0 - 20  # sigmoid ~ 0 everywhere: no line, no date
+    data, _ = photo("6225760088888883", 0, seed=0)
+    try:
+        engine.locator = blind
+        assert engine.read(data).number == "6225760088888883"
+        rng = np.random.default_rng(5)
+        noise = cv2.GaussianBlur(rng.integers(0, 255, (700, 900, 3), dtype=np.uint8), (0, 0), 3)
+        with pytest.raises(NoCardFoundError):
+            engine.read(cv2.imencode(".png", noise)[1].tobytes())
+    finally:
+        engine.locator = locator
