@@ -52,8 +52,12 @@ MIN_DIGITS_FOR_SECOND_CHANCE = 12
 # first digit or pulled up by the MONTH/YEAR label; the number line, read already, gives the
 # card's print size far better. The first two are read first, the rest only if those disagree
 # (each date crop costs about a third of a number line's recognizer time, but on 200 synthetic
-# photos nine crops read 42/46 dates with none wrong, five 39/46 with one wrong).
-DATE_CROPS = ((0.8, 0.0, 0.3, 1.0), (0.65, 0.0, 0.7, 0.7), (0.5, -0.15, 0.7, 0.7), (0.65, -0.15, 0.7, 0.7), (0.8, -0.15, 0.7, 0.7), (0.5, 0.15, 0.7, 0.7), (0.65, 0.15, 0.7, 0.7), (0.8, 0.15, 0.7, 0.7), (0.5, 0.0, 0.7, 0.7))
+# photos nine crops read 42/46 dates with none wrong, five 39/46 with one wrong). The last two are
+# taller than the number line: some cards print the date as large as the number (05/2022 on an
+# older CCB card), and the crops sized for small print cut its digits in half; they also read an
+# embossed 12/32 that the smaller crops read as 42/32 (dev dates 14 -> 16 of 18; on 200 synthetic
+# photos 116 -> 119 of 158 right, 5 -> 4 wrong, none more invented).
+DATE_CROPS = ((0.8, 0.0, 0.3, 1.0), (0.65, 0.0, 0.7, 0.7), (0.5, -0.15, 0.7, 0.7), (0.65, -0.15, 0.7, 0.7), (0.8, -0.15, 0.7, 0.7), (0.5, 0.15, 0.7, 0.7), (0.65, 0.15, 0.7, 0.7), (0.8, 0.15, 0.7, 0.7), (0.5, 0.0, 0.7, 0.7), (1.2, 0.0, 0.7, 1.0), (1.2, -0.15, 0.7, 1.0))
 DATE_POOLED_VOTES = 3  # agreeing reads a date needs once both recognizers read its crops
 # A date read as MM/YY whose YY could be a month (01-12) may be the tail of a date printed year
 # first (2008/04, read as 08/04 from crops that start at the located box): this crop, with room
