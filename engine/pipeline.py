@@ -63,6 +63,11 @@ DATE_POOLED_VOTES = 3  # agreeing reads a date needs once both recognizers read 
 # first (2008/04, read as 08/04 from crops that start at the located box): this crop, with room
 # for two more digits on the left, is read once more to tell (see _year_first).
 YEAR_FIRST_CROP = (0.8, 0.0, 1.5, 1.0)
+# Where no date crop reads a located date, the text line nearest its box is looked for in a window
+# around it (left, up, right, down of the box, in number-line heights; see _date_line) and cut
+# by its own height: (pad up and down, pad sideways) in line heights.
+DATE_WINDOW = (3.0, 0.6, 1.0, 1.2)
+DATE_LINE_CROPS = ((0.3, 0.5), (0.15, 0.8), (0.4, 0.3))
 MIN_VOTES = 2  # a number found only on a second chance must be read so by two crops
 MAX_UNSURE_VOTED = 2  # ... and by at least one of them with no more unsure digits than this
 # Crops of a number line (shrink the located box by this fraction of its height on each side, then
@@ -339,6 +344,20 @@ class Engine:
                     date_reads[n].append(r)
             votes = DATE_POOLED_VOTES if len(nets) > 1 else DATE_MIN_VOTES
             dates.update({n: vote_date(date_reads[n], min_votes=votes) for n in names})
+        # A located date that none of those crops read may lie off the located box: the box
+        # pulled up onto a MONTH/YEAR head, or short of the first digits. The text line under
+        # the box, found in the pixels (engine/textlines.py), is cut by its own size and read by
+        # both recognizers, into the same vote.
+        for n in [n for n in date_boxes if dates.get(n) is None]:
+            found = _date_line(card, date_boxes[n], line_height)
+            if found is None:
+                continue
+            lines = _line_batch([_crop_line(card, found, 0.0, pad_y, pad_x)[0] for pad_y, pad_x in DATE_LINE_CROPS])
+            for net in dict.fromkeys((self.recognizer, self.fast_recognizer)):  # both, once each
+                date_reads[n] += _recognize(lines, net)
+            dates[n] = vote_date(date_reads[n], min_votes=DATE_POOLED_VOTES)
+            if dates[n] is not None:
+                date_boxes[n] = found
         for n, got in dates.items():
             if got and self._year_first(got[0], _crop_date(card, date_boxes[n], line_height, *YEAR_FIRST_CROP)[0]):
                 dates[n] = None  # not an MM/YY date: no answer rather than a wrong one
@@ -527,6 +546,22 @@ def _line_box(heat: np.ndarray, thresh: float) -> tuple[float, float, float, flo
     x, y, w, h = x0, y0, x1 - x0, y1 - y0
     sx, sy = RECT_W / heat.shape[1], RECT_H / heat.shape[0]
     return x * sx, y * sy, (x + w) * sx, (y + h) * sy
+
+
+def _date_line(card: np.ndarray, box, line_height: float) -> tuple[int, int, int, int] | None:
+    """The text line nearest a located date box, found in the pixels of a window around it (a
+    few number-line heights to the left, where dates begin, and one below, where the line under
+    a MONTH/YEAR head lies), in rectified-card pixels; it must overlap the box sideways."""
+    x0, y0 = int(max(0, box[0] - DATE_WINDOW[0] * line_height)), int(max(0, box[1] - DATE_WINDOW[1] * line_height))
+    x1, y1 = int(min(RECT_W, box[2] + DATE_WINDOW[2] * line_height)), int(min(RECT_H, box[3] + DATE_WINDOW[3] * line_height))
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return None
+    found = [(u0 + x0, v0 + y0, u1 + x0, v1 + y0) for u0, v0, u1, v1 in text_lines(card[y0:y1, x0:x1], min_width=0.75 * line_height, min_aspect=2.0, heights=(0.3 * line_height, 1.5 * line_height))]
+    found = [b for b in found if b[0] < box[2] and b[2] > box[0]]
+    if not found:
+        return None
+    cy = (box[1] + box[3]) / 2
+    return min(found, key=lambda b: abs((b[1] + b[3]) / 2 - cy))
 
 
 def _crop_line(card: np.ndarray, box, shrink: float = 0.0, pad_y: float = 0.1, pad_x: float = 0.4) -> tuple[np.ndarray, tuple[int, int, int, int]]:

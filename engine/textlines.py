@@ -22,14 +22,16 @@ MIN_ASPECT = 5.0
 GROUP_GAP = 2.0  # groups of one line are at most this many line heights apart
 
 
-def text_lines(card: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """Boxes (x0, y0, x1, y1, rectified-card pixels) of long thin text lines, the densest first."""
+def text_lines(card: np.ndarray, min_width: float = MIN_LINE_WIDTH, min_aspect: float = MIN_ASPECT, heights: tuple[float, float] = LINE_HEIGHT) -> list[tuple[int, int, int, int]]:
+    """Boxes (x0, y0, x1, y1, pixels of `card`: a rectified card or a window of one) of text lines
+    at least `min_width` long and `min_aspect` times as long as tall, made of digit groups whose
+    height lies in `heights`, the densest first."""
     gray = cv2.cvtColor(card, cv2.COLOR_BGR2GRAY) if card.ndim == 3 else card
     gx = cv2.GaussianBlur(np.abs(cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)), (0, 0), 2)
     mask = (gx > np.percentile(gx, EDGE_PERCENTILE)).astype(np.uint8)
     mask = cv2.morphologyEx(cv2.morphologyEx(mask, cv2.MORPH_CLOSE, JOIN), cv2.MORPH_OPEN, GLYPH)
     n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
-    groups = sorted((tuple(int(v) for v in s) for s in stats[1:] if LINE_HEIGHT[0] < s[3] < LINE_HEIGHT[1]), key=lambda s: -s[4])
+    groups = sorted((tuple(int(v) for v in s) for s in stats[1:] if heights[0] < s[3] < heights[1]), key=lambda s: -s[4])
     used: set[int] = set()
     lines = []
     for i, (x, y, w, h, area) in enumerate(groups):
@@ -45,6 +47,6 @@ def text_lines(card: np.ndarray) -> list[tuple[int, int, int, int]]:
                 if j not in used and y0 <= v + gh / 2 <= y1 and u <= x1 + gap and u + gw >= x0 - gap:
                     used.add(j)
                     x0, x1, area, grew = min(x0, u), max(x1, u + gw), area + ga, True
-        if x1 - x0 > MIN_LINE_WIDTH and x1 - x0 > MIN_ASPECT * (y1 - y0):
+        if x1 - x0 > min_width and x1 - x0 > min_aspect * (y1 - y0):
             lines.append((area, (x0, y0, x1, y1)))
     return [box for _, box in sorted(lines, key=lambda t: -t[0])]
