@@ -245,6 +245,29 @@ def test_fields_are_parsed_once_per_request(monkeypatch):
     assert len(calls) == 2  # kept per request, never shared between requests
 
 
+def test_urlencoded_bodies_parse_as_parse_qsl_parses_them():
+    """parse_form unescapes with a C decoder where parse_qsl takes milliseconds; the fields must
+    come out the same, malformed escapes and backslashes included."""
+    import random
+    from urllib.parse import parse_qsl, quote_plus, urlencode
+
+    rng = random.Random(7)
+    image = base64.b64encode(bytes(rng.randrange(256) for _ in range(3000))).decode()
+    bodies = [
+        urlencode({"api_key": KEY, "image_base64": image}),
+        urlencode({"a b": "c+d", "e": "%2B literal", "f": image, "g": "back\\slash \\x41 \\"}),
+        "x=%252B&y=%%2B&z=%2b%2f%3d&w=%41%zz&&=v&k&k2=&t=%4&u=%",
+        "s=\\%41&n=\\x41%41&m=%5C%5Cx41",
+        "name=" + quote_plus("中文 value", encoding="utf-8") + "&b64=" + image.replace("+", "%2B"),
+    ]
+    alphabet = "ab%+=&\\x4F"
+    bodies += ["".join(rng.choice(alphabet) for _ in range(40)) for _ in range(300)]
+    bodies += ["&".join(f"k{i}=" + quote_plus("".join(chr(rng.randrange(256)) for _ in range(20)), encoding="latin-1") for i in range(20)) for _ in range(20)]
+    for body in bodies:
+        expected = [(k, v.encode("latin-1")) for k, v in parse_qsl(body, keep_blank_values=True, encoding="latin-1")]
+        assert facepp.parse_form(body.encode("latin-1")) == expected, body
+
+
 def test_error_code_for_names_the_code_the_caller_gets():
     assert facepp.error_code_for(gw.UnsupportedFormatError()) == "IMAGE_ERROR_UNSUPPORTED_FORMAT"
     assert facepp.error_code_for(VendorError("MISSING_ARGUMENTS", "api_key")) == "MISSING_ARGUMENTS"
