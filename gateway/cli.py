@@ -145,6 +145,20 @@ def reuse_port_socket(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something already listens on host:port. The workers' SO_REUSEPORT sockets would
+    bind beside another gateway's workers without a word, and the kernel would then share the
+    connections between the two gateways, old config and all; a plain socket cannot bind there."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed connection's TIME_WAIT is no listener
+        try:
+            probe.bind((host.strip("[]"), port))
+        except OSError:
+            return True
+    return False
+
+
 def serve_one(args: argparse.Namespace, config: dict, allow_unsigned: bool, reuse_port: bool) -> int:
     """One process: load and warm the engine, serve until SIGTERM/SIGINT, drain, exit."""
     hconfig = hypercorn_config(args, config)
@@ -187,6 +201,9 @@ def supervise_workers(args: argparse.Namespace, allow_unsigned: bool) -> int:
     """
     import multiprocessing
 
+    if port_in_use(args.host, args.port):
+        log.error("%s:%d is already in use (another gateway?): not starting", args.host, args.port)
+        return 1
     options = {k: v for k, v in vars(args).items() if k != "func"}
     context = multiprocessing.get_context("spawn")  # fresh interpreters: no torch state shared across fork
     workers = [
