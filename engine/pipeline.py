@@ -244,29 +244,13 @@ class Engine:
                 break
         if not kept:
             # The locator saw no number line on any view (on the dev photos, once: a flat black
-            # serif number on a pale pattern, level with the chip). Look for long text lines in
-            # the pixels instead (engine/textlines.py), view by view: the densest few are read,
-            # and one that reads like a card number is read from three more crops and voted on
-            # (a box found this way is looser than the locator's, and one crop of it often takes
-            # in a chip edge or the card's edge as a digit).
+            # serif number on a pale pattern, level with the chip): look for it in the pixels.
             t = time.perf_counter()
-            for i, quad in enumerate(cands):
-                cards[i] = rectify(img, quad)
-                for box in text_lines(cards[i][0])[:FALLBACK_LINES]:
-                    crop = _crop_line(cards[i][0], box, *CROP_VARIANTS[0])
-                    read = _recognize(_line_batch([crop[0]]), self.recognizer)[0]
-                    reads.append(read)
-                    if _digits(read) < MIN_DIGITS_FOR_SECOND_CHANCE:
-                        continue
-                    more = _recognize(_line_batch([_crop_line(cards[i][0], box, *v)[0] for v in CROP_VARIANTS[1:4]]), self.recognizer)
-                    reads += more
-                    d = _vote([d for d in map(decide_number, [read, *more]) if d is not None])
-                    if d is not None and d.valid:
-                        boxes[i], first[i], first_reads[i], decisions[i], crops[i] = box, crop, read, d, crop
-                        kept.append(i)
-                        break
-                if kept:
-                    break
+            found = self._number_from_text_lines(img, cands, cards, reads)
+            if found is not None:
+                i, box, crop, read, d = found
+                boxes[i], first[i], first_reads[i], decisions[i], crops[i] = box, crop, read, d, crop
+                kept.append(i)
             timings["read"] += _ms(t)
         if not kept:
             raise NoCardFoundError("no card number line found")
@@ -401,6 +385,30 @@ class Engine:
         reading.timings_ms = timings
         return reading
 
+
+    def _number_from_text_lines(self, img: np.ndarray, cands: list, cards: dict, reads: list[LineRead]):
+        """(view, box, crop, read, decision) of a card number found in text lines of the views'
+        own pixels (engine/textlines.py), or None. View by view, the densest FALLBACK_LINES lines
+        are read; one that reads like a card number is read from three more crops and voted on (a
+        box found this way is looser than the locator's, and one crop of it often takes in a
+        chip edge or the card's edge as a digit). `cards` (the rectified views) and `reads` are
+        extended in place."""
+        for i, quad in enumerate(cands):
+            if i not in cards:
+                cards[i] = rectify(img, quad)
+            card = cards[i][0]
+            for box in text_lines(card)[:FALLBACK_LINES]:
+                crop = _crop_line(card, box, *CROP_VARIANTS[0])
+                read = _recognize(_line_batch([crop[0]]), self.recognizer)[0]
+                reads.append(read)
+                if _digits(read) < MIN_DIGITS_FOR_SECOND_CHANCE:
+                    continue
+                more = _recognize(_line_batch([_crop_line(card, box, *v)[0] for v in CROP_VARIANTS[1:4]]), self.recognizer)
+                reads += more
+                d = _vote([d for d in map(decide_number, [read, *more]) if d is not None])
+                if d is not None and d.valid:
+                    return i, box, crop, read, d
+        return None
 
     def _year_first(self, date: str, wide_crop: np.ndarray) -> bool:
         """Whether `date` (MM/YY) was read off a date printed year first: its YY is a month and
