@@ -103,6 +103,10 @@ def decide_number(read: LineRead) -> NumberDecision | None:
     digit_chars = [(ch, col, p) for ch, col, p in read.chars if ch.isdigit()]
     if not 12 <= len(digit_chars) <= 19:
         return None
+    if re.search(r"\d[ /]*/[ /]*\d", read.text):
+        # A number line prints no slash: one between its digits is a digit misread (a 7 read as
+        # "/", and the 18 digits left passed Luhn, on a synthetic 19-digit card).
+        return None
     # per position: the read digit's probability, relative to the mass on digits at that column
     base = "".join(ch for ch, _, _ in digit_chars)
     conf = []

@@ -80,6 +80,16 @@ def test_grouping_of_19_digit_6_13_layout_is_kept():
     assert d.digits == number and d.printed == "622260 2914177763172"
 
 
+def test_a_slash_between_the_digits_of_a_number_line_is_a_misread():
+    """On a synthetic 19-digit card the fast recognizer read a 7 as "/", surely, and the 18
+    digits left passed Luhn for a known BIN: the worst answer there is. A number line prints no
+    slash, so such a read decides nothing; a slash outside the digits (a card edge) is ignored."""
+    assert decide_number(greedy_read(frames("6225 7600 8888 8883"))).digits == VALID
+    assert decide_number(greedy_read(frames("6225 7600/8888 8883"))) is None
+    assert decide_number(greedy_read(frames("6225760088 / 888883"))) is None
+    assert decide_number(greedy_read(frames("/6225 7600 8888 8883 /"))).digits == VALID
+
+
 def test_date_decoding():
     assert decide_date(greedy_read(frames("12/26")))[0] == "12/26"
     assert decide_date(greedy_read(frames("13/26"))) is None  # month 13
