@@ -149,6 +149,7 @@ def test_crops_agreeing_on_an_unsure_number_are_not_enough():
 
     assert _vote([dec(VALID, 1), dec(VALID, 3)]).digits == VALID  # two crops, one of them sure enough
     assert _vote([dec(VALID, 3), dec(VALID, 3), dec(VALID, 3)]) is None  # the same misread repeated
+    assert _vote([dec(VALID, 2), dec(VALID, 2)]) is None  # two unsure digits pass Luhn one time in ten
     assert _vote([dec(VALID, 1)]) is None  # a lone read with an unsure digit
     bad = NumberDecision("6225760088888884", "6225760088888884", [1.0] * 16, 0.99, [], False)
     assert _vote([bad]) is None  # an illegal card read by one crop only: could be one misread digit
@@ -162,3 +163,17 @@ def test_crops_agreeing_on_an_unsure_number_are_not_enough():
     assert _vote([fixed, dec(VALID, 1)]).digits == VALID  # ... but one crop read it as it is
     other = "6225760088888891"
     assert _vote([dec(VALID, 0), dec(VALID, 0), dec(other, 0)]) is None  # 2 to 1 is too close
+
+
+def test_a_voted_number_shorter_than_most_reads_of_its_line_dropped_a_digit():
+    from engine.decoding import NumberDecision
+    from engine.pipeline import _shorter_than_most
+
+    nineteen = "6219884287743233748"
+    reads = [greedy_read(frames(t)) for t in ("0219 8842 8774 3233 744",) * 5 + (" 6219 8842 8774 3233 74",) * 2]
+    dropped = NumberDecision(nineteen[:18], nineteen[:18], [1.0] * 18, 0.99, [], True)
+    assert _shorter_than_most(dropped, reads)
+    # the close crops lose a digit at an end and the wide ones read it: the longer number stands
+    eighteen = "621483000012345678"
+    reads = [greedy_read(frames(t)) for t in ("621483 00001234567",) * 4 + (" 621483 000012345678",) * 3]
+    assert not _shorter_than_most(NumberDecision(eighteen, eighteen, [1.0] * 18, 0.99, [], True), reads)
