@@ -71,7 +71,8 @@ DATE_LINE_CROPS = ((0.3, 0.5), (0.15, 0.8), (0.4, 0.3))
 MIN_VOTES = 2  # a number found only on a second chance must be read so by two crops
 # ... and by at least one of them with no more unsure digits than this. At 2, on 800 synthetic
 # photos, crops agreed on three wrong but Luhn-valid numbers, each with two unsure digits (Luhn
-# passes two wrong digits one time in ten); at 1 two of those were refused, and 3 right reads.
+# passes two wrong digits one time in ten); at 1, two of those were refused, and so were 3 right
+# reads of the 652.
 MAX_UNSURE_VOTED = 1
 # Crops of a number line (shrink the located box by this fraction of its height on each side, then
 # pad vertically, pad horizontally, both in box heights; see _crop_line). The first is read alone;
