@@ -11,6 +11,7 @@ import itertools
 import os
 import re
 import time
+from collections import Counter
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -320,12 +321,13 @@ class Engine:
         # recognizers, and then a date needs DATE_POOLED_VOTES agreeing reads. The fast net
         # reads some small embossed dates the CRNN misreads ("12" as "42"), but alone it is
         # sometimes surely wrong; with the CRNN's reads in the same vote it is not.
+        both = tuple(dict.fromkeys((self.recognizer, self.fast_recognizer)))  # each recognizer once
         for pooled, variants in ((False, DATE_CROPS[:2]), (True, DATE_CROPS[2:])):
             names = [n for n in date_boxes if dates.get(n) is None]
             crops_now = [(n, _crop_date(card, date_boxes[n], line_height, *v)[0]) for n in names for v in variants]
             if not crops_now:
                 break
-            nets = (self.recognizer, self.fast_recognizer) if pooled and self.fast_recognizer is not self.recognizer else (self.recognizer,)
+            nets = both if pooled else (self.recognizer,)
             lines = _line_batch([c for _, c in crops_now])
             for net in nets:
                 for (n, _), r in zip(crops_now, _recognize(lines, net)):
@@ -341,7 +343,7 @@ class Engine:
             if found is None:
                 continue
             lines = _line_batch([_crop_line(card, found, 0.0, pad_y, pad_x)[0] for pad_y, pad_x in DATE_LINE_CROPS])
-            for net in dict.fromkeys((self.recognizer, self.fast_recognizer)):  # both, once each
+            for net in both:
                 date_reads[n] += _recognize(lines, net)
             dates[n] = vote_date(date_reads[n], min_votes=DATE_POOLED_VOTES)
             if dates[n] is not None:
@@ -454,10 +456,7 @@ def _shorter_than_most(decision: NumberDecision, reads: list[LineRead]) -> bool:
     then it dropped one. Crops cut at the located box often lose a digit at an end, which the
     wide crops read, so a number longer than most reads is believable; a shorter one is not (on a
     synthetic 19-digit card two wide crops read 18 digits that passed Luhn, five close crops 19)."""
-    counts: dict[int, int] = {}
-    for r in reads:
-        if _digits(r) >= MIN_DIGITS_FOR_SECOND_CHANCE:
-            counts[_digits(r)] = counts.get(_digits(r), 0) + 1
+    counts = Counter(n for n in map(_digits, reads) if n >= MIN_DIGITS_FOR_SECOND_CHANCE)
     return bool(counts) and max(counts, key=lambda n: (counts[n], n)) > len(decision.digits)
 
 
