@@ -5,6 +5,15 @@ Public API:
     engine.read(image, options)         -> CardReading   (bytes or decoded BGR array)
     engine.read_batch(images, options)  -> list[CardReading | EngineError]
 """
+import os
+
+# OpenCV's own cap on decoded pixels, the backstop behind the header checks of engine.decode
+# (a header reader fooled by a crafted file must not let a huge canvas be allocated). OpenCV
+# reads the variable once, when cv2 is loaded: this runs before any engine module imports cv2.
+# The largest limit any dialect documents is Huawei's 8192 px per side.
+MAX_DECODE_PIXELS = 8192 * 8192
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_DECODE_PIXELS))
+
 from engine.errors import (
     EngineError,
     ImageBlurredError,

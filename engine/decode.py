@@ -11,6 +11,7 @@ import struct
 import cv2
 import numpy as np
 
+from engine import MAX_DECODE_PIXELS
 from engine.errors import ImageDecodeError, ImageTooLargeError, ImageTooSmallError
 
 FORMATS = ("jpeg", "png", "bmp", "tiff")
@@ -34,27 +35,43 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
+# JPEG markers as libjpeg reads them (jdmarker.c): which carry a length, which do not.
+_PARAMETERLESS = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RST0-7
+_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # C4 DHT, C8 JPG, CC DAC are not frames
+_LENGTHED = frozenset({0xC4, 0xCC, 0xDB, 0xDC, 0xDD, 0xFE, *range(0xE0, 0xF0)})  # DHT DAC DQT DNL DRI COM APPn
+
+
 def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    i = 2
-    n = len(data)
-    while i + 4 <= n:
+    """The first frame header's size, found the way libjpeg finds it: bytes other than a
+    marker are skipped, FF fill bytes run into the marker, FF 00 is no marker, and a marker
+    libjpeg would refuse before the frame (SOS, EOI, a second SOI, an unknown one) ends the
+    search with None."""
+    i, n = 2, len(data)
+    while i < n:
         if data[i] != 0xFF:
+            i += 1  # junk between segments: libjpeg warns and reads on
+            continue
+        while i < n and data[i] == 0xFF:
             i += 1
+        if i >= n:
+            return None
+        marker = data[i]
+        i += 1
+        if marker == 0x00:  # a stuffed zero, not a marker
             continue
-        marker = data[i + 1]
-        if marker == 0xFF:
-            i += 1
+        if marker in _PARAMETERLESS:
             continue
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            i += 2
-            continue
-        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            if i + 9 > n:
+        if marker in _SOF:
+            if i + 7 > n:
                 return None
-            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+            h, w = struct.unpack(">HH", data[i + 3 : i + 7])
             return w, h
-        i += 2 + length
+        if marker not in _LENGTHED or i + 2 > n:
+            return None
+        (length,) = struct.unpack(">H", data[i : i + 2])
+        if length < 2:
+            return None
+        i += length
     return None
 
 
@@ -80,13 +97,14 @@ def _tiff_size(data: bytes) -> tuple[int, int] | None:
     try:
         (ifd,) = struct.unpack(end + "I", data[4:8])
         (count,) = struct.unpack(end + "H", data[ifd : ifd + 2])
-        size = {}
+        size: dict[int, int] = {}
         for k in range(count):
             entry = data[ifd + 2 + 12 * k : ifd + 14 + 12 * k]
             tag, typ = struct.unpack(end + "HH", entry[:4])
             if tag in (256, 257):
                 value = struct.unpack(end + ("H" if typ == 3 else "I"), entry[8:10] if typ == 3 else entry[8:12])[0]
-                size[tag] = value
+                # A tag given twice: which one libtiff keeps is its business, the larger bounds both.
+                size[tag] = max(value, size.get(tag, 0))
         return size[256], size[257]
     except (struct.error, KeyError):
         return None
@@ -139,7 +157,13 @@ def decode_image(data: bytes, *, max_pixels: int, min_side: int = 0, long_side_f
     flag = cv2.IMREAD_COLOR
     if long_side_floor:
         flag = next((f for r, f in _REDUCED_READS if max(size) // r >= long_side_floor), flag)
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), flag)  # applies EXIF orientation
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), flag)  # applies EXIF orientation
+    except cv2.error as exc:
+        # OpenCV's pixel cap (MAX_DECODE_PIXELS) is an assertion; anything else it raises is a bad file
+        if "CV_IO_MAX_IMAGE_PIXELS" in str(exc):
+            raise ImageTooLargeError(f"{fmt} decodes to more than {MAX_DECODE_PIXELS} pixels") from None
+        raise ImageDecodeError(f"corrupt {fmt}") from None
     if img is None or img.size == 0:
         raise ImageDecodeError(f"corrupt {fmt}")
     return img

@@ -1,6 +1,9 @@
 """Decoding limits: formats, truncation, decompression bombs, EXIF orientation."""
 import io
+import os
 import struct
+import subprocess
+import sys
 import zlib
 
 import cv2
@@ -112,3 +115,98 @@ def test_a_large_image_is_decoded_at_the_reduction_that_keeps_the_long_side_floo
         assert decode_image(data, max_pixels=BIG, long_side_floor=2000).shape[:2] == (2400, 3600)
         out = decode_image(data, max_pixels=BIG, long_side_floor=1000)
         assert out[600, 100, 2] > 200 and out[600, 1700, 2] < 60
+
+
+def jpeg_with_a_decoy_frame(real: bytes, w: int, h: int) -> bytes:
+    """`real` with a decoy frame header (w x h) that only a reader taking FF 00 for a segment sees.
+
+    After SOI: FF 00 and two bytes a misreader takes for a segment length, landing it on
+    the decoy inside an APP1 payload; libjpeg skips those four bytes as junk, then the
+    whole APP1, and decodes the real frame that follows.
+    """
+    decoy = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, h, w, 1) + b"\x01\x11\x00"
+    payload = b"\x00" * 10 + decoy
+    app1 = b"\xff\xe1" + struct.pack(">H", 2 + len(payload)) + payload
+    return real[:2] + b"\xff\x00" + struct.pack(">H", 6 + 10) + app1 + real[2:]
+
+
+def test_a_decoy_frame_behind_ff00_does_not_hide_the_real_size(monkeypatch):
+    real = encode(np.zeros((3000, 3000), np.uint8), ".jpg")
+    crafted = jpeg_with_a_decoy_frame(real, 100, 100)
+    assert header_size(crafted) == (3000, 3000)
+    monkeypatch.setattr(cv2, "imdecode", lambda *a: pytest.fail("decoded a refused image"))
+    with pytest.raises(ImageTooLargeError):
+        decode_image(crafted, max_pixels=1_000_000)
+
+
+@pytest.mark.parametrize(
+    "data, size",
+    [
+        (b"\xff\xd8\xff\xff\xff\xc0\x00\x11\x08\x00\x30\x00\x40\x01\x01\x11\x00", (64, 48)),  # fill bytes
+        (b"\xff\xd8\xff\xd0\xff\x01\xff\xc2\x00\x11\x08\x00\x30\x00\x40\x01\x01\x11\x00", (64, 48)),  # RST0, TEM
+        (b"\xff\xd8\xff\xc4\x00\x02\xff\xc1\x00\x11\x08\x00\x30\x00\x40\x01\x01\x11\x00", (64, 48)),  # DHT is no frame
+        (b"\xff\xd8\xff\xda\x00\x02\xff\xc0\x00\x11\x08\x00\x30\x00\x40\x01\x01\x11\x00", None),  # scan before frame
+        (b"\xff\xd8\xff\xd8\xff\xc0\x00\x11\x08\x00\x30\x00\x40\x01\x01\x11\x00", None),  # second SOI
+        (b"\xff\xd8\xff\xe0\x00\x01\xff\xc0\x00\x11\x08\x00\x30\x00\x40\x01\x01\x11\x00", None),  # length below 2
+    ],
+)
+def test_jpeg_markers_are_read_as_libjpeg_reads_them(data, size):
+    assert header_size(data) == size
+
+
+def tiff_with_size_tags_twice(real: bytes, w: int, h: int) -> bytes:
+    """`real` with a second ImageWidth and ImageLength (w x h) right after the first ones.
+
+    libtiff keeps the first of a duplicated tag, a reader keeping the last sees w x h.
+    """
+    end = "<" if real[:2] == b"II" else ">"
+    (ifd,) = struct.unpack(end + "I", real[4:8])
+    (count,) = struct.unpack(end + "H", real[ifd : ifd + 2])
+    entries = []
+    for k in range(count):
+        entry = real[ifd + 2 + 12 * k : ifd + 14 + 12 * k]
+        entries.append(entry)
+        (tag,) = struct.unpack(end + "H", entry[:2])
+        if tag in (256, 257):
+            entries.append(struct.pack(end + "HHII", tag, 4, 1, w if tag == 256 else h))
+    next_ifd = real[ifd + 2 + 12 * count : ifd + 6 + 12 * count]
+    new_ifd = len(real) + len(real) % 2
+    body = real.ljust(new_ifd, b"\x00") + struct.pack(end + "H", len(entries)) + b"".join(entries) + next_ifd
+    return body[:4] + struct.pack(end + "I", new_ifd) + body[8:]
+
+
+def test_tiff_size_tags_given_twice_are_bounded_by_the_larger(monkeypatch):
+    real = encode(np.zeros((3000, 3000), np.uint8), ".tiff")
+    crafted = tiff_with_size_tags_twice(real, 100, 100)
+    assert header_size(crafted) == (3000, 3000)
+    monkeypatch.setattr(cv2, "imdecode", lambda *a: pytest.fail("decoded a refused image"))
+    with pytest.raises(ImageTooLargeError):
+        decode_image(crafted, max_pixels=1_000_000)
+
+
+HARD_CAP_CHECK = """
+import struct, sys
+import numpy as np
+import engine.decode
+from engine.errors import ImageTooLargeError
+import cv2
+
+small = cv2.imencode(".jpg", np.zeros((16, 16), np.uint8))[1].tobytes()
+sof = small.index(b"\\xff\\xc0")
+side = 8192 + 8  # just over the cap
+bomb = small[: sof + 5] + struct.pack(">HH", side, side) + small[sof + 9 :]
+engine.decode.header_size = lambda data: (100, 100)  # a header reader fooled some other way
+try:
+    engine.decode.decode_image(bomb, max_pixels=10**9)
+except ImageTooLargeError:
+    sys.exit(0)
+sys.exit("decoded past the cap")
+"""
+
+
+def test_opencv_itself_refuses_more_than_the_engine_cap():
+    """In a fresh interpreter: OpenCV reads its cap once, when cv2 is first loaded."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_IO_MAX_IMAGE_PIXELS"}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", HARD_CAP_CHECK], cwd=root, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
