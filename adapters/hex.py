@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import hmac
-import json
 import uuid
 from typing import Any
 
@@ -39,6 +38,7 @@ from engine import errors as engine_errors
 from engine import types as engine_types
 from engine.types import CardReading, ReadOptions
 from gateway import errors as gateway_errors
+from gateway.body import parse_json
 from gateway.images import decode_base64_strict
 
 PATH = "/hex/ocrapi/creditcardocr"
@@ -75,6 +75,7 @@ EXCEPTION_CODES: list[tuple[type[BaseException], int]] = [
     (gateway_errors.RateLimitedError, -5208),
     (gateway_errors.ShuttingDownError, -5208),
     (gateway_errors.BodyTooLargeError, -1102),
+    (gateway_errors.BadJSONError, -9010),  # what a body that is not JSON gets
     (gateway_errors.BadBase64Error, -1102),
     (gateway_errors.ImageTooLargeBytesError, -1102),
     (gateway_errors.UnsupportedFormatError, -1102),
@@ -171,9 +172,9 @@ class HexDialect:
 
     def parse(self, req: IncomingRequest) -> EngineCall:
         try:
-            body = json.loads(req.body)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise VendorError("CREDITCARD_OCR_PREPROCESS_ERROR", "body is not JSON") from exc
+            body = parse_json(req.body)
+        except gateway_errors.BadJSONError as exc:
+            raise VendorError("CREDITCARD_OCR_PREPROCESS_ERROR", f"body is not JSON: {exc}") from None
         if not isinstance(body, dict):
             raise VendorError("CREDITCARD_OCR_PREPROCESS_ERROR", "body is not a JSON object")
 
@@ -312,8 +313,8 @@ def _session_id(req: IncomingRequest | None) -> Any:
     if req is None or not req.body:
         return ""
     try:
-        body = json.loads(req.body)
-    except (UnicodeDecodeError, ValueError):
+        body = parse_json(req.body)
+    except gateway_errors.BadJSONError:
         return ""
     session_id = body.get("session_id") if isinstance(body, dict) else None
     return "" if session_id is None else session_id

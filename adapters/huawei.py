@@ -27,6 +27,7 @@ from adapters.base import EngineCall, ImageLimits, ImageSource, IncomingRequest,
 from engine import errors as engine_errors
 from engine.types import CardReading, ReadOptions
 from gateway import errors as gw
+from gateway.body import parse_json
 from gateway.images import decode_base64_strict
 
 log = logging.getLogger("cardgate.huawei")
@@ -271,9 +272,9 @@ class HuaweiDialect:
 
     def parse(self, req: IncomingRequest) -> EngineCall:
         try:
-            body = msgspec.json.decode(req.body) if req.body else None
-        except msgspec.DecodeError:
-            raise VendorError("ModelArts.4105", "body is not JSON") from None
+            body = parse_json(req.body, loads=msgspec.json.decode) if req.body else None
+        except gw.BadJSONError as exc:
+            raise VendorError("ModelArts.4105", f"body is not JSON: {exc}") from None
         if not isinstance(body, dict):
             raise VendorError("ModelArts.4105", "body is not a JSON object")
         image, url = body.get("image"), body.get("url")
@@ -351,6 +352,7 @@ def error_code_for(exc: Exception) -> str:
 # Neutral gateway failures and engine errors -> Huawei codes; first match wins (subclasses first).
 _EXCEPTION_CODES: list[tuple[type[BaseException], str]] = [
     (gw.BodyTooLargeError, "ModelArts.4104"),
+    (gw.BadJSONError, "ModelArts.4105"),
     (gw.BadBase64Error, "AIS.0102"),  # the doc: "not a Base64 encoded string" is AIS.0102
     (gw.ImageTooLargeBytesError, "AIS.0103"),
     (gw.UnsupportedFormatError, "AIS.0102"),

@@ -42,6 +42,7 @@ from adapters.base import EngineCall, ImageLimits, ImageSource, IncomingRequest,
 from engine import errors as engine_errors
 from engine.types import CardReading, Quad, ReadOptions
 from gateway import errors as gw
+from gateway.body import parse_json
 from gateway.images import decode_base64_strict
 
 log = logging.getLogger("cardgate.myqcloud")
@@ -108,6 +109,7 @@ ERRORS: dict[int, str] = {
 # Neutral gateway failures and engine errors -> myqcloud codes; first match wins (subclasses first).
 EXCEPTION_CODES: list[tuple[type[BaseException], int]] = [
     (gw.BodyTooLargeError, 20),
+    (gw.BadJSONError, 3),
     (gw.BadBase64Error, -1102),
     (gw.ImageTooLargeBytesError, 20),
     (gw.UnsupportedFormatError, -1102),  # GIF: "不支持 .gif 类型的动图"
@@ -221,9 +223,9 @@ def read_form(req: IncomingRequest) -> Form:
 
 def _read_json(body: bytes) -> Form:
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise VendorError("3", "body is not JSON") from None
+        data = parse_json(body)
+    except gw.BadJSONError as exc:
+        raise VendorError("3", f"body is not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise VendorError("3", "body is not a JSON object")
     fields: dict[str, str] = {}

@@ -44,6 +44,7 @@ from engine.types import (
     ReadOptions,
 )
 from gateway import errors as gw
+from gateway.body import parse_json
 from gateway.images import decode_base64_strict
 
 log = logging.getLogger("cardgate.tencent")
@@ -105,6 +106,7 @@ ERRORS: dict[str, tuple[str, str]] = {
 # Neutral gateway failures and engine errors -> Tencent codes; first match wins (subclasses first).
 EXCEPTION_CODES: list[tuple[type[BaseException], str]] = [
     (gw.BodyTooLargeError, "RequestSizeLimitExceeded"),
+    (gw.BadJSONError, "InvalidParameter"),
     (gw.BadBase64Error, "InvalidParameter.EngineImageDecodeFailed"),
     (gw.ImageTooLargeBytesError, "LimitExceeded.TooLargeFileError"),
     (gw.UnsupportedFormatError, "FailedOperation.ImageDecodeFailed"),  # GIF: "not supported"
@@ -169,9 +171,9 @@ def request_params(req: IncomingRequest) -> dict[str, Any]:
     if not req.body.strip():
         return {}
     try:
-        params = json.loads(req.body)
-    except (ValueError, UnicodeDecodeError):
-        raise VendorError("InvalidParameter", "body is not JSON") from None
+        params = parse_json(req.body)
+    except gw.BadJSONError as exc:
+        raise VendorError("InvalidParameter", f"body is not JSON: {exc}") from None
     if not isinstance(params, dict):
         raise VendorError("InvalidParameter", "body is not a JSON object")
     return params

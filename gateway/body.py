@@ -1,9 +1,22 @@
-"""Read a request body while enforcing a byte limit, without buffering past it."""
+"""Read a request body while enforcing a byte limit, without buffering past it; parse a JSON body."""
 from __future__ import annotations
 
+import json
+from typing import Any
+
+import numpy as np
 from starlette.requests import Request
 
-from gateway.errors import BodyTooLargeError
+from gateway.errors import BadJSONError, BodyTooLargeError
+
+# Every dialect's JSON body is a flat object (hex nests one options object): anything
+# deeper is an attack, refused before a recursive parser runs out of stack on it. The
+# body's size is bounded before this, by each dialect's max_body_bytes (read_body).
+MAX_JSON_DEPTH = 32
+
+_BRACKET_STEPS = np.zeros(256, np.int8)  # each byte's step in nesting depth
+_BRACKET_STEPS[[ord("["), ord("{")]] = 1
+_BRACKET_STEPS[[ord("]"), ord("}")]] = -1
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
@@ -23,3 +36,32 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
             raise BodyTooLargeError(f"body > {max_bytes} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def json_too_deep(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> bool:
+    """True when arrays and objects in `body` nest deeper than `max_depth` (brackets in strings
+    do not count). Vectorised and without recursion: linear in the body's size, whatever it holds."""
+    if body.count(b"[") + body.count(b"{") <= max_depth:  # cannot nest deeper than it opens
+        return False
+    chars = np.frombuffer(body, np.uint8)
+    quotes = chars == ord('"')
+    if b"\\" in body:  # a quote after an odd run of backslashes is escaped: it neither opens nor closes
+        backslashes = chars == ord("\\")
+        seen = np.cumsum(backslashes, dtype=np.int32)
+        run = seen - np.maximum.accumulate(np.where(backslashes, 0, seen))  # the run ending here
+        quotes[1:] &= run[:-1] % 2 == 0
+    in_string = np.cumsum(quotes, dtype=np.int32) % 2 == 1
+    steps = _BRACKET_STEPS[chars]
+    steps[in_string] = 0
+    return bool(np.cumsum(steps, dtype=np.int32).max() > max_depth)
+
+
+def parse_json(body: bytes, loads=json.loads) -> Any:
+    """The JSON value of `body` read by `loads` (json.loads, or a faster parser with its
+    semantics); BadJSONError when it is not JSON or nests deeper than MAX_JSON_DEPTH."""
+    if json_too_deep(body):
+        raise BadJSONError(f"nested deeper than {MAX_JSON_DEPTH}")
+    try:
+        return loads(body)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and msgspec's DecodeError are ValueErrors
+        raise BadJSONError(f"{type(exc).__name__}: {exc}"[:200]) from None

@@ -13,6 +13,10 @@ class BodyTooLargeError(GatewayError):
     """The request body exceeds the dialect's max_body_bytes (checked while streaming)."""
 
 
+class BadJSONError(GatewayError):
+    """A JSON body that is not JSON, or nests deeper than gateway.body.MAX_JSON_DEPTH."""
+
+
 class BadBase64Error(GatewayError):
     """An image field is not strict base64."""
 
