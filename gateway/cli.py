@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import ipaddress
 import logging
 import os
@@ -108,6 +109,11 @@ def serve_command(args: argparse.Namespace) -> int:
     if refusal:
         log.error(refusal)
         return 2
+    # Before the warnings and the model load: a mistake here is all the user needs to read.
+    problem = bind_problem(args.host, args.port)
+    if problem:
+        print(f"cardgate: cannot listen on {address(args.host, args.port)}: {problem}", file=sys.stderr)
+        return 1
     for warning in warnings:
         log.warning(warning)
     if args.workers > 1:
@@ -115,12 +121,16 @@ def serve_command(args: argparse.Namespace) -> int:
     return serve_one(args, config, allow_unsigned, reuse_port=False)
 
 
+def address(host: str, port: int) -> str:
+    """host:port, an IPv6 host in brackets."""
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
 def hypercorn_config(args: argparse.Namespace, config: dict):
     from hypercorn.config import Config as HypercornConfig
 
     hconfig = HypercornConfig()
-    host = f"[{args.host}]" if ":" in args.host and not args.host.startswith("[") else args.host
-    hconfig.bind = [f"{host}:{args.port}"]
+    hconfig.bind = [address(args.host, args.port)]
     hconfig.accesslog = None  # the gateway writes its own access line
     hconfig.errorlog = logging.getLogger("hypercorn.error")
     # After the drain (serve_until), requests still running get this long.
@@ -145,18 +155,27 @@ def reuse_port_socket(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
-def port_in_use(host: str, port: int) -> bool:
-    """Whether something already listens on host:port. The workers' SO_REUSEPORT sockets would
-    bind beside another gateway's workers without a word, and the kernel would then share the
-    connections between the two gateways, old config and all; a plain socket cannot bind there."""
+BIND_HINTS = {
+    errno.EADDRINUSE: "address already in use (another gateway?)",
+    errno.EADDRNOTAVAIL: "not an address of this machine",
+    errno.EACCES: "permission denied (ports below 1024 need privileges)",
+}
+
+
+def bind_problem(host: str, port: int) -> str | None:
+    """Why the gateway cannot listen on host:port, or None, found by binding a plain socket there
+    and closing it. `serve` checks this first, so a mistake costs one line and no model load.
+    It also keeps --workers N off a port another gateway serves: the workers' SO_REUSEPORT sockets
+    would bind beside its workers without a word, and the kernel would then share the connections
+    between the two gateways, old config and all; a plain socket cannot bind there."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed connection's TIME_WAIT is no listener
-        try:
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed connection's TIME_WAIT is no listener
             probe.bind((host.strip("[]"), port))
-        except OSError:
-            return True
-    return False
+    except OSError as exc:  # socket.gaierror too: a host name that does not resolve
+        return BIND_HINTS.get(exc.errno) or exc.strerror or str(exc)
+    return None
 
 
 def serve_one(args: argparse.Namespace, config: dict, allow_unsigned: bool, reuse_port: bool) -> int:
@@ -201,9 +220,6 @@ def supervise_workers(args: argparse.Namespace, allow_unsigned: bool) -> int:
     """
     import multiprocessing
 
-    if port_in_use(args.host, args.port):
-        log.error("%s:%d is already in use (another gateway?): not starting", args.host, args.port)
-        return 1
     options = {k: v for k, v in vars(args).items() if k != "func"}
     context = multiprocessing.get_context("spawn")  # fresh interpreters: no torch state shared across fork
     workers = [
@@ -259,11 +275,33 @@ async def serve_until(app, hconfig, stop: asyncio.Event, drain_timeout: float) -
         drainer.cancel()
 
 
+def port_number(text: str) -> int:
+    """argparse type: a TCP port to listen on."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
+    return port
+
+
+def worker_count(text: str) -> int:
+    """argparse type: a number of worker processes, at least 1."""
+    try:
+        workers = int(text)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers (1 or more)")
+    return workers
+
+
 def add_serve_command(subparsers) -> None:
     parser = subparsers.add_parser("serve", help="serve the vendor APIs over HTTP")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--workers", type=int, default=1, help="processes, each with its own engine")
+    parser.add_argument("--port", type=port_number, default=8080)
+    parser.add_argument("--workers", type=worker_count, default=1, help="processes, each with its own engine")
     parser.add_argument("--config", metavar="FILE", help="TOML config (see README)")
     parser.add_argument(
         "--insecure",
@@ -327,8 +365,6 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return 2
-    if getattr(args, "workers", 1) < 1:
-        parser.error("--workers must be >= 1")
     return args.func(args)
 
 

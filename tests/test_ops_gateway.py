@@ -430,21 +430,17 @@ def test_engine_time_is_recorded_when_the_engine_refuses_the_image():
     assert value(metrics, "cardgate_requests_total", dialect="huawei", status="400", code="AIS.0104") == 1
 
 
-def test_serve_with_workers_refuses_a_port_another_gateway_listens_on(caplog):
+def test_serve_with_workers_refuses_a_port_another_gateway_listens_on(capsys):
     """The workers' SO_REUSEPORT sockets would bind beside a gateway already serving the port and
     share its connections; `serve --workers N` refuses to start instead."""
-    import argparse
-
-    from gateway.cli import port_in_use, reuse_port_socket, supervise_workers
+    from gateway.cli import bind_problem, main, reuse_port_socket
 
     running = reuse_port_socket("127.0.0.1", 0, 8)  # a worker of a gateway already running
     port = running.getsockname()[1]
     try:
-        assert port_in_use("127.0.0.1", port)
-        args = argparse.Namespace(host="127.0.0.1", port=port, workers=2, config=None, insecure=False)
-        with caplog.at_level("ERROR"):
-            assert supervise_workers(args, allow_unsigned=True) == 1
-        assert "already in use" in caplog.text
+        assert bind_problem("127.0.0.1", port)
+        assert main(["serve", "--port", str(port), "--workers", "2"]) == 1
+        assert "already in use" in capsys.readouterr().err
     finally:
         running.close()
-    assert not port_in_use("127.0.0.1", port)
+    assert bind_problem("127.0.0.1", port) is None

@@ -1,0 +1,61 @@
+"""The `cardgate` command line: mistakes in `serve`'s address."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def serve(*options: str) -> subprocess.CompletedProcess:
+    """`cardgate serve OPTIONS` in a process of its own, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "serve", *options],
+        cwd=REPO, capture_output=True, text=True, timeout=300,  # the timeout only stops a gateway that did start
+    )
+
+
+@pytest.fixture
+def taken_port():
+    """A port something else listens on, on 127.0.0.1."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield holder.getsockname()[1]
+
+
+def assert_one_line(result: subprocess.CompletedProcess, *mentions: str) -> None:
+    assert result.returncode != 0
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert all(mention in lines[0] for mention in mentions), lines
+    assert "serving" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_on_a_port_in_use_says_so_in_one_line(taken_port, workers):
+    result = serve("--port", str(taken_port), "--workers", workers)
+    assert_one_line(result, f"127.0.0.1:{taken_port}", "already in use")
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_on_an_address_of_another_machine_says_so_in_one_line(workers):
+    # 203.0.113.0/24 is TEST-NET-3, never assigned: the bind fails here, nothing is sent.
+    result = serve("--host", "203.0.113.1", "--port", "8080", "--insecure", "--workers", workers)
+    assert_one_line(result, "203.0.113.1:8080", "not an address of this machine")
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "http"])
+def test_serve_refuses_a_port_number_out_of_range(port):
+    result = serve("--port", port)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"cardgate serve: error: argument --port: {port!r} is not a port number (1-65535)"
+    )
+    assert "Traceback" not in result.stderr
+    assert "serving" not in result.stderr + result.stdout
+
