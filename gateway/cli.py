@@ -1,6 +1,7 @@
 """The `cardgate` command.
 
     cardgate serve [--host 127.0.0.1] [--port 8080] [--workers 1] [--config FILE] [--insecure]
+    cardgate --version
 
 Subcommands are argparse subparsers: to add one, write `add_<name>_command(subparsers)`
 that registers a parser with `set_defaults(func=<callable(args) -> exit code>)` and
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import importlib.metadata
 import ipaddress
 import logging
 import os
@@ -299,8 +301,8 @@ def worker_count(text: str) -> int:
 
 def add_serve_command(subparsers) -> None:
     parser = subparsers.add_parser("serve", help="serve the vendor APIs over HTTP")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=port_number, default=8080)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=port_number, default=8080, help="TCP port to listen on")
     parser.add_argument("--workers", type=worker_count, default=1, help="processes, each with its own engine")
     parser.add_argument("--config", metavar="FILE", help="TOML config (see README)")
     parser.add_argument(
@@ -351,9 +353,33 @@ def add_eval_command(subparsers) -> None:
 COMMANDS = [add_serve_command, add_scan_command, add_eval_command, add_compare_command, add_report_command]
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows each option's default, where there is one to show (not None, not a flag's False)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class Parser(argparse.ArgumentParser):
+    """The class of the top-level parser and of every subcommand's, whichever module adds it."""
+
+    def __init__(self, *args, formatter_class=DefaultsHelpFormatter, **kwargs):
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
+
+
+def package_version() -> str:
+    try:
+        return importlib.metadata.version("cardgate")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cardgate", description="self-hosted bank card OCR gateway")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser = Parser(prog="cardgate", description="self-hosted bank card OCR gateway")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for add_command in COMMANDS:
         add_command(subparsers)
     return parser

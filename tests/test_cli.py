@@ -1,12 +1,15 @@
-"""The `cardgate` command line: mistakes in `serve`'s address."""
+"""The `cardgate` command line: mistakes in `serve`'s address, --version and --help."""
 from __future__ import annotations
 
+import importlib.metadata
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from gateway.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -59,3 +62,19 @@ def test_serve_refuses_a_port_number_out_of_range(port):
     assert "Traceback" not in result.stderr
     assert "serving" not in result.stderr + result.stdout
 
+
+def test_version_is_the_installed_package_version(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["--version"])
+    assert exit.value.code == 0
+    assert capsys.readouterr().out == f"cardgate {importlib.metadata.version('cardgate')}\n"
+
+
+def test_help_shows_defaults_for_every_subcommand(capsys):
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    serve_help = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "(default: 127.0.0.1)" in serve_help and "(default: 8080)" in serve_help and "(default: 1)" in serve_help
+    with pytest.raises(SystemExit):  # a subcommand added by another module (gateway/migrate)
+        main(["compare", "--help"])
+    assert "images in flight at once (default: 4)" in " ".join(capsys.readouterr().out.split())
