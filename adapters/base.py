@@ -91,6 +91,12 @@ class VendorError(Exception):
         self.detail = detail
 
 
+def is_ascii_number(text: str) -> bool:
+    """0-9 only, as every vendor means by a number on the wire: str.isdigit() and int() also
+    take other scripts' digits and superscripts ("²"), which int() then may refuse."""
+    return text.isascii() and text.isdigit()
+
+
 class Dialect(Protocol):
     name: str  # "tencent", "myqcloud", "huawei", "facepp", "hex": labels in logs and metrics
     limits: ImageLimits

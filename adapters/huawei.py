@@ -87,7 +87,7 @@ _AUTH_REASONS = frozenset(
 
 ALGORITHM = "SDK-HMAC-SHA256"
 SIGNATURE_WINDOW_S = 15 * 60  # APIG: X-Sdk-Date within 15 minutes of the server clock
-_SDK_DATE_RE = re.compile(r"^\d{8}T\d{6}Z$")
+_SDK_DATE_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z$")  # not \d, which takes any script's digits
 _AUTH_RE = re.compile(
     r"^SDK-HMAC-SHA256\s+Access=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-fA-F]+)\s*$"
 )

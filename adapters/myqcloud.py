@@ -38,7 +38,7 @@ from typing import Any
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.responses import Response
 
-from adapters.base import EngineCall, ImageLimits, ImageSource, IncomingRequest, VendorError
+from adapters.base import EngineCall, ImageLimits, ImageSource, IncomingRequest, VendorError, is_ascii_number
 from engine import errors as engine_errors
 from engine.types import CardReading, Quad, ReadOptions
 from gateway import errors as gw
@@ -168,7 +168,7 @@ def decode_signature(header: str) -> Signature:
     for required in ("a", "k", "e"):
         if not fields.get(required):
             raise VendorError("5", f"signed text lacks {required}")
-    if not fields["e"].isdigit() or (fields.get("t") and not fields["t"].isdigit()):
+    if not is_ascii_number(fields["e"]) or (fields.get("t") and not is_ascii_number(fields["t"])):
         raise VendorError("5", "e/t not numbers")
     return Signature(digest=digest, plain=plain, fields=fields)
 

@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl
 
 from starlette.responses import Response
 
-from adapters.base import EngineCall, ImageLimits, ImageSource, IncomingRequest, VendorError
+from adapters.base import EngineCall, ImageLimits, ImageSource, IncomingRequest, VendorError, is_ascii_number
 from engine import errors as engine_errors
 from engine.types import (
     WARN_BORDER_INCOMPLETE,
@@ -244,7 +244,7 @@ def verify_tc3(req: IncomingRequest, credentials: dict[str, str], now: float) ->
     if match["service"] != SERVICE or "content-type" not in signed_headers or "host" not in signed_headers:
         raise VendorError("AuthFailure.InvalidAuthorization", "scope or SignedHeaders not acceptable")
     timestamp_text = (req.header("x-tc-timestamp") or "").strip()
-    if not timestamp_text.isdigit():
+    if not is_ascii_number(timestamp_text):
         raise VendorError("AuthFailure.InvalidAuthorization", "X-TC-Timestamp missing or not a number")
     timestamp = int(timestamp_text)
     if abs(now - timestamp) > SIGNATURE_WINDOW_S:
@@ -293,7 +293,7 @@ def verify_legacy(req: IncomingRequest, params: dict[str, str], credentials: dic
         if not params.get(name):
             raise VendorError("MissingParameter", name)
     timestamp_text = params["Timestamp"].strip()
-    if not timestamp_text.isdigit():
+    if not is_ascii_number(timestamp_text):
         raise VendorError("InvalidParameter", "Timestamp is not a number")
     if abs(now - int(timestamp_text)) > SIGNATURE_WINDOW_S:
         raise VendorError("AuthFailure.SignatureExpire", f"timestamp {timestamp_text} vs now {int(now)}")

@@ -1,9 +1,18 @@
 """Hostile requests (issue #18): each answered in its vendor's own error, never a 5xx or a trace."""
 from __future__ import annotations
 
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
 import logging
 
 import pytest
+from starlette.testclient import TestClient
+
+from gateway.app import create_app
+from tests.fakes import FakeEngine
 
 from gateway.body import MAX_JSON_DEPTH, json_too_deep
 
@@ -40,3 +49,91 @@ def test_deeply_nested_json_is_the_vendors_bad_request(client, caplog, path, con
 )
 def test_json_depth_counts_only_brackets_outside_strings(body, too_deep):
     assert json_too_deep(body) is too_deep
+
+
+# --- numbers in other scripts ---------------------------------------------------------------
+
+TC3_AUTH = (
+    "TC3-HMAC-SHA256 Credential=AKIDEXAMPLE/2026-01-01/ocr/tc3_request, "
+    "SignedHeaders=content-type;host, Signature=" + "0" * 64
+)
+
+
+SIGNED_CONFIG = {
+    "tencent": {"credentials": {"AKIDEXAMPLE": "tencent-secret-key"}},
+    "myqcloud": {"apps": {"1250000000": {"secret_id": "AKIDMYQ", "secret_key": "myq-secret-key"}}},
+}
+
+
+@pytest.fixture
+def signed_app():
+    return create_app(SIGNED_CONFIG, FakeEngine(), allow_unsigned=False)
+
+
+@pytest.fixture
+def signed_client(signed_app):
+    with TestClient(signed_app) as test_client:
+        yield test_client
+
+
+class Answer:
+    def __init__(self, status: int, body: bytes):
+        self.status_code, self.body = status, body
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def asgi_post(app, path: str, headers: list[tuple[bytes, bytes]], body: bytes) -> Answer:
+    """POST straight into the ASGI app, header bytes exactly as given (HTTP clients re-encode them)."""
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+        "headers": [(b"host", b"127.0.0.1"), (b"content-length", str(len(body)).encode()), *headers],
+        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8080),
+    }
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    sent: list[dict] = []
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    return Answer(start["status"], b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"))
+
+
+def tencent_code(response) -> str:
+    assert response.status_code == 200
+    return response.json()["Response"]["Error"]["Code"]
+
+
+def no_trace(caplog) -> bool:
+    return not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+def test_tc3_timestamp_in_superscript_is_an_auth_failure(signed_app, caplog):
+    headers = [(b"content-type", b"application/json"), (b"authorization", TC3_AUTH.encode()), (b"x-tc-timestamp", b"\xb2")]
+    response = asgi_post(signed_app, "/", headers, b"{}")  # 0xB2 is "²" in latin-1, as headers are read
+    assert tencent_code(response) == "AuthFailure.InvalidAuthorization"
+    assert no_trace(caplog)
+
+
+def test_legacy_tencent_timestamp_in_superscript_is_an_invalid_parameter(signed_client, caplog):
+    body = b"Action=BankCardOCR&SecretId=AKIDEXAMPLE&Signature=x&Nonce=1&Timestamp=%C2%B2"
+    response = signed_client.post("/", content=body, headers={"content-type": "application/x-www-form-urlencoded"})
+    assert tencent_code(response) == "InvalidParameter"
+    assert no_trace(caplog)
+
+
+@pytest.mark.parametrize("expiry, signed_at", [("²", "1"), ("1795292552", "١٧٩٥٢٨٨٩٥٢")])
+def test_myqcloud_signature_times_in_other_scripts_are_a_bad_signature(signed_client, caplog, expiry, signed_at):
+    plain = f"a=1250000000&b=test&k=AKIDMYQ&e={expiry}&t={signed_at}&r=1&f=".encode()
+    sign = base64.b64encode(hmac.new(b"myq-secret-key", plain, hashlib.sha1).digest() + plain).decode()
+    body = json.dumps({"appid": "1250000000", "bucket": "test", "image": "AAAA"})
+    response = signed_client.post("/ocr/bankcard", content=body, headers={"content-type": "application/json", "authorization": sign})
+    assert response.status_code == 200 and response.json()["code"] == 5
+    assert no_trace(caplog)

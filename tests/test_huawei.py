@@ -158,6 +158,9 @@ def test_verify_enforces_the_15_minute_window():
     assert _auth_fails(sdk_signed(when=NOW - 16 * 60)) == "request expired"
     assert _auth_fails(sdk_signed(when=NOW + 16 * 60)) == "request expired"
     assert _auth_fails(_with_header(sdk_signed(when=NOW), "x-sdk-date", "2026-11-21T19:22:31Z")) == "invalid x-sdk-date"
+    req = sdk_signed(when=NOW)
+    arabic_indic_digit = req.header("x-sdk-date")[:-2] + chr(0x0660 + int(req.header("x-sdk-date")[-2])) + "Z"
+    assert _auth_fails(_with_header(req, "x-sdk-date", arabic_indic_digit)) == "invalid x-sdk-date"
 
 
 def test_verify_refuses_unsigned_payload_and_unsigned_date():
