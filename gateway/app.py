@@ -29,7 +29,7 @@ from typing import Any, Callable
 import httpx
 import msgspec
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -49,6 +49,9 @@ from gateway.runner import EngineRunner
 
 # Failures that are part of normal operation; anything else is logged with its trace.
 EXPECTED_ERRORS = (VendorError, GatewayError, EngineError)
+# A client gone before its body was in is counted and logged under nginx's status for it, never answered.
+CLIENT_CLOSED_STATUS = 499
+CLIENT_CLOSED_CODE = "client_disconnected"
 
 access_log = logging.getLogger("cardgate.access")
 log = logging.getLogger("cardgate.gateway")
@@ -140,7 +143,8 @@ class Gateway:
 
     # --- the request flow -------------------------------------------------
 
-    async def handle(self, request: Request, dialect: Dialect, route: str, allowed: set[str] | None) -> Response:
+    async def handle(self, request: Request, dialect: Dialect, route: str, allowed: set[str] | None) -> Response | None:
+        """The response to send; None when the client is gone and nothing is to be sent."""
         started = time.perf_counter()
         self._request_started()
         try:
@@ -148,7 +152,7 @@ class Gateway:
         finally:
             self._request_finished()
 
-    async def _handle(self, request: Request, dialect: Dialect, route: str, allowed: set[str] | None, started: float) -> Response:
+    async def _handle(self, request: Request, dialect: Dialect, route: str, allowed: set[str] | None, started: float) -> Response | None:
         request_id = dialect.new_request_id()
         incoming: IncomingRequest | None = None
         call: EngineCall | None = None
@@ -176,6 +180,12 @@ class Gateway:
                 response = local.response
             if local is not None:
                 call, error = local.call, local.error
+        except ClientDisconnect as exc:  # the client's doing, not a failure here: no trace, no 5xx
+            log.info("request %s (%s): client disconnected mid-body", request_id, dialect.name)
+            gone = Response(status_code=CLIENT_CLOSED_STATUS)  # only counted and logged, never sent
+            self.record(dialect.name, gone, CLIENT_CLOSED_CODE, stages, started)
+            self.log_access(dialect.name, route, request, gone, request_id, exc, None, started, CLIENT_CLOSED_CODE)
+            return None
         except Exception as exc:  # every failure becomes the vendor's own error
             error = exc
             if not isinstance(exc, EXPECTED_ERRORS):  # a bug somewhere: keep the trace, server side only
@@ -427,13 +437,14 @@ class _Endpoint:
     async def __call__(self, scope, receive, send) -> None:
         request = Request(scope, receive, send)
         response = await self.handler(request)
-        await response(scope, receive, send)
+        if response is not None:  # None: the client is gone
+            await response(scope, receive, send)
 
 
 def _endpoint(gateway: Gateway, dialect: Dialect, path: str, methods: list[str] | None) -> _Endpoint:
     allowed = {m.upper() for m in methods} if methods else None
 
-    async def handler(request: Request) -> Response:
+    async def handler(request: Request) -> Response | None:
         return await gateway.handle(request, dialect, path, allowed)
 
     return _Endpoint(handler)

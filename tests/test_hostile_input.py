@@ -84,15 +84,15 @@ class Answer:
         return json.loads(self.body)
 
 
-def asgi_post(app, path: str, headers: list[tuple[bytes, bytes]], body: bytes) -> Answer:
-    """POST straight into the ASGI app, header bytes exactly as given (HTTP clients re-encode them)."""
+def asgi_call(app, path: str, headers: list[tuple[bytes, bytes]], messages: list[dict]) -> list[dict]:
+    """POST straight into the ASGI app, header bytes exactly as given (HTTP clients re-encode
+    them) and the body as the given receive messages; the messages the app sent back."""
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
         "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-        "headers": [(b"host", b"127.0.0.1"), (b"content-length", str(len(body)).encode()), *headers],
+        "headers": [(b"host", b"127.0.0.1"), *headers],
         "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8080),
     }
-    messages = [{"type": "http.request", "body": body, "more_body": False}]
     sent: list[dict] = []
 
     async def receive():
@@ -102,6 +102,12 @@ def asgi_post(app, path: str, headers: list[tuple[bytes, bytes]], body: bytes) -
         sent.append(message)
 
     asyncio.run(app(scope, receive, send))
+    return sent
+
+
+def asgi_post(app, path: str, headers: list[tuple[bytes, bytes]], body: bytes) -> Answer:
+    headers = [(b"content-length", str(len(body)).encode()), *headers]
+    sent = asgi_call(app, path, headers, [{"type": "http.request", "body": body, "more_body": False}])
     start = next(m for m in sent if m["type"] == "http.response.start")
     return Answer(start["status"], b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"))
 
@@ -137,3 +143,24 @@ def test_myqcloud_signature_times_in_other_scripts_are_a_bad_signature(signed_cl
     response = signed_client.post("/ocr/bankcard", content=body, headers={"content-type": "application/json", "authorization": sign})
     assert response.status_code == 200 and response.json()["code"] == 5
     assert no_trace(caplog)
+
+
+# --- a client gone mid-body -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "dialect, path",
+    [("tencent", "/"), ("myqcloud", "/ocr/bankcard"), ("huawei", "/v2/project/ocr/bankcard"),
+     ("facepp", "/cardpp/v1/ocrbankcard"), ("hex", "/hex/ocrapi/creditcardocr")],
+)
+def test_a_client_gone_mid_body_is_neither_answered_nor_a_failure(app, caplog, dialect, path):
+    caplog.set_level(logging.INFO)
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"1000")]
+    first_part = {"type": "http.request", "body": b'{"image": "', "more_body": True}
+    sent = asgi_call(app, path, headers, [first_part, {"type": "http.disconnect"}])
+    assert sent == []
+    assert no_trace(caplog)
+    assert any(r.getMessage().endswith("client disconnected mid-body") and r.levelno == logging.INFO for r in caplog.records)
+    metrics = app.state.gateway.metrics.render()
+    assert f'cardgate_requests_total{{dialect="{dialect}",status="499",code="client_disconnected"}} 1' in metrics
+    assert f'dialect="{dialect}",status="5' not in metrics
