@@ -164,8 +164,9 @@ async def fetch_image(
 
     http/https only; each hop's host is resolved and refused when it is not a
     public address (unless `allow_private`); at most `max_redirects` redirects,
-    each checked again; the whole download within limits.fetch_timeout_s; reading
-    stops past limits.max_image_bytes. Raises FetchError subclasses.
+    each checked again; each hop's connect, reads and the whole download within
+    limits.fetch_timeout_s; reading stops past limits.max_image_bytes. Raises
+    FetchError subclasses.
 
     Known gap: httpx resolves the host again when connecting, so a DNS answer
     that changes between the check and the connection (rebinding) is not caught.
@@ -191,10 +192,12 @@ async def _fetch(
     max_redirects: int,
 ) -> bytes:
     current = _parse_url(url)
+    # The dialect's timeout for connecting and for every read, not the client's (httpx's default: 5 s).
+    timeout = httpx.Timeout(limits.fetch_timeout_s)
     for _hop in range(max_redirects + 1):
         if not allow_private:
             await _check_host(current, resolver)
-        request = client.build_request("GET", current)
+        request = client.build_request("GET", current, timeout=timeout)
         response = await client.send(request, stream=True, follow_redirects=False)
         try:
             if response.is_redirect:

@@ -8,13 +8,13 @@ import hmac
 import json
 import logging
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
 from gateway.app import create_app
-from tests.fakes import FakeEngine
-
 from gateway.body import MAX_JSON_DEPTH, json_too_deep
+from tests.fakes import FakeEngine
 
 DEEP = b"[" * 10_000
 
@@ -164,3 +164,36 @@ def test_a_client_gone_mid_body_is_neither_answered_nor_a_failure(app, caplog, d
     metrics = app.state.gateway.metrics.render()
     assert f'cardgate_requests_total{{dialect="{dialect}",status="499",code="client_disconnected"}} 1' in metrics
     assert f'dialect="{dialect}",status="5' not in metrics
+
+
+# --- image URL fetches ----------------------------------------------------------------------
+
+IMAGE_URL = "http://cards.example.com/card.jpg"
+URL_REQUESTS = {  # dialect -> (path, headers, body) asking for IMAGE_URL
+    "tencent": ("/", {"content-type": "application/json", "x-tc-action": "BankCardOCR", "x-tc-version": "2018-11-19"},
+                json.dumps({"ImageUrl": IMAGE_URL})),
+    "myqcloud": ("/ocr/bankcard", {"content-type": "application/json"}, json.dumps({"appid": "1250000000", "url": IMAGE_URL})),
+    "huawei": ("/v2/project/ocr/bankcard", {"content-type": "application/json"}, json.dumps({"url": IMAGE_URL})),
+    "facepp": ("/cardpp/v1/ocrbankcard", {"content-type": "application/x-www-form-urlencoded"}, f"image_url={IMAGE_URL}"),
+    "hex": ("/hex/ocrapi/creditcardocr", {"content-type": "application/json"}, json.dumps({"url": IMAGE_URL})),
+}
+
+
+@pytest.mark.parametrize("dialect", sorted(URL_REQUESTS))
+def test_each_dialect_fetches_under_its_own_timeout(dialect):
+    """Not the HTTP client's (httpx's default is 5 s): connect and every read get the dialect's."""
+    timeouts = []
+
+    def origin(request: httpx.Request) -> httpx.Response:
+        timeouts.append(request.extensions["timeout"])
+        return httpx.Response(404)
+
+    async def public(host, port):
+        return ["93.184.216.34"]
+
+    app = create_app({}, FakeEngine(), http_client=httpx.AsyncClient(transport=httpx.MockTransport(origin)), resolver=public)
+    limit = next(d for d in app.state.gateway.dialects if d.name == dialect).limits.fetch_timeout_s
+    path, headers, body = URL_REQUESTS[dialect]
+    with TestClient(app) as client:
+        client.post(path, content=body, headers=headers)
+    assert timeouts == [{"connect": limit, "read": limit, "write": limit, "pool": limit}]
