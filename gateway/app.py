@@ -39,7 +39,7 @@ from gateway.body import read_body
 from gateway.config import with_defaults
 from engine.errors import EngineError
 from gateway.errors import GatewayError, RouteNotFoundError, ShuttingDownError
-from gateway.images import Resolver, check_image, fetch_image, image_dimensions
+from gateway.images import Resolver, check_image, fetch_image, fetch_transport, image_dimensions
 from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.metrics import GatewayMetrics
 from gateway.migrate.counters import render_prometheus as render_shadow_metrics
@@ -99,6 +99,7 @@ class Gateway:
         # Created on first use, inside the running loop (also works without lifespan, e.g. TestClient).
         if self._http_client is None:
             self._http_client = httpx.AsyncClient(
+                transport=fetch_transport(),
                 follow_redirects=False,
                 headers={"user-agent": self.config["fetch"]["user_agent"]},
             )

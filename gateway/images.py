@@ -11,8 +11,10 @@ import base64
 import binascii
 import ipaddress
 import socket
+from contextvars import ContextVar
 from typing import Awaitable, Callable
 
+import httpcore
 import httpx
 
 from adapters.base import ImageLimits
@@ -126,8 +128,9 @@ def is_forbidden_address(address: str) -> bool:
     )
 
 
-async def _check_host(url: httpx.URL, resolver: Resolver) -> None:
-    host = url.host
+async def _check_host(url: httpx.URL, resolver: Resolver) -> list[str]:
+    """The addresses `url`'s host resolves to, all of them public; else FetchError."""
+    host = url.raw_host.decode("ascii")  # the name as httpx would look it up (IDNA)
     if not host:
         raise FetchForbiddenError("no host")
     try:
@@ -139,6 +142,49 @@ async def _check_host(url: httpx.URL, resolver: Resolver) -> None:
     for address in addresses:
         if is_forbidden_address(address):
             raise FetchForbiddenError(f"{host} resolves to non-public address {address}")
+    return addresses
+
+
+# (host, its checked addresses) for the connection the current fetch may open. A context
+# variable, because httpcore hands its network backend the host name alone.
+_checked_addresses: ContextVar[tuple[str, list[str]] | None] = ContextVar("checked_addresses", default=None)
+
+
+class _CheckedAddressBackend(httpcore.AsyncNetworkBackend):
+    """Connects to the addresses fetch_image checked, not to what a second lookup of the name
+    answers (DNS rebinding). Host header, TLS SNI and certificate checks still use the name."""
+
+    def __init__(self, backend: httpcore.AsyncNetworkBackend):
+        self._backend = backend
+
+    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        checked = _checked_addresses.get()
+        if checked is None:  # private addresses allowed: nothing was checked
+            return await self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
+        name, addresses = checked
+        if host != name:
+            raise httpcore.ConnectError(f"{host} is not the checked host {name}")
+        error: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._backend.connect_tcp(address, port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as exc:
+                error = exc
+        raise error or httpcore.ConnectError(f"{name}: no address")
+
+    async def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        raise httpcore.ConnectError("image URLs are fetched over TCP only")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._backend.sleep(seconds)
+
+
+def fetch_transport() -> httpx.AsyncHTTPTransport:
+    """The transport for fetch_image's client: connections go to the addresses it checked."""
+    transport = httpx.AsyncHTTPTransport()
+    pool = transport._pool  # httpx has no option for the network backend: set it on its httpcore pool
+    pool._network_backend = _CheckedAddressBackend(pool._network_backend)
+    return transport
 
 
 def _parse_url(url: str) -> httpx.URL:
@@ -163,13 +209,11 @@ async def fetch_image(
     """Download an image under the vendor's limits.
 
     http/https only; each hop's host is resolved and refused when it is not a
-    public address (unless `allow_private`); at most `max_redirects` redirects,
-    each checked again; each hop's connect, reads and the whole download within
-    limits.fetch_timeout_s; reading stops past limits.max_image_bytes. Raises
-    FetchError subclasses.
-
-    Known gap: httpx resolves the host again when connecting, so a DNS answer
-    that changes between the check and the connection (rebinding) is not caught.
+    public address (unless `allow_private`), and the connection goes to the
+    addresses checked when `client` is built on fetch_transport(); at most
+    `max_redirects` redirects, each checked again; each hop's connect, reads and
+    the whole download within limits.fetch_timeout_s; reading stops past
+    limits.max_image_bytes. Raises FetchError subclasses.
     """
     resolver = resolver or system_resolver
     try:
@@ -195,10 +239,13 @@ async def _fetch(
     # The dialect's timeout for connecting and for every read, not the client's (httpx's default: 5 s).
     timeout = httpx.Timeout(limits.fetch_timeout_s)
     for _hop in range(max_redirects + 1):
-        if not allow_private:
-            await _check_host(current, resolver)
+        checked = None if allow_private else (current.raw_host.decode("ascii"), await _check_host(current, resolver))
         request = client.build_request("GET", current, timeout=timeout)
-        response = await client.send(request, stream=True, follow_redirects=False)
+        token = _checked_addresses.set(checked)
+        try:
+            response = await client.send(request, stream=True, follow_redirects=False)
+        finally:
+            _checked_addresses.reset(token)
         try:
             if response.is_redirect:
                 location = response.headers.get("location")

@@ -7,13 +7,17 @@ import hashlib
 import hmac
 import json
 import logging
+import socket
 
+import anyio
 import httpx
 import pytest
 from starlette.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.body import MAX_JSON_DEPTH, json_too_deep
+from gateway.errors import FetchError
+from gateway.images import fetch_image
 from tests.fakes import FakeEngine
 
 DEEP = b"[" * 10_000
@@ -197,3 +201,74 @@ def test_each_dialect_fetches_under_its_own_timeout(dialect):
     with TestClient(app) as client:
         client.post(path, content=body, headers=headers)
     assert timeouts == [{"connect": limit, "read": limit, "write": limit, "pool": limit}]
+
+
+def test_fetch_connects_to_the_address_it_checked_not_a_second_answer(monkeypatch):
+    """DNS rebinding: the name answers a public address for the check, then 127.0.0.1."""
+    answers = iter(["93.184.216.34", "127.0.0.1"])
+    lookups, connects = [], []
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        lookups.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (next(answers), port))]
+
+    async def connect_tcp(remote_host, remote_port, **kwargs):  # no connection is ever made
+        connects.append((remote_host, remote_port))
+        raise OSError("refused")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(anyio, "connect_tcp", connect_tcp)
+    gateway = create_app({}, FakeEngine()).state.gateway  # its own client, as served
+    limits = next(d for d in gateway.dialects if d.name == "hex").limits
+
+    async def go():
+        try:
+            return await fetch_image("http://cards.example.com:8080/card.jpg", limits, False, gateway.http_client)
+        finally:
+            await gateway.close()
+
+    with pytest.raises(FetchError):
+        asyncio.run(go())
+    assert lookups == ["cards.example.com"]
+    assert connects == [("93.184.216.34", 8080)]
+
+
+def test_a_pinned_fetch_reaches_the_checked_address_with_the_name_in_host(monkeypatch):
+    """Over a real socket on 127.0.0.1 (let through the address check for this test only),
+    the name never looked up again."""
+    monkeypatch.setattr("gateway.images.is_forbidden_address", lambda address: False)
+    real_getaddrinfo = socket.getaddrinfo
+
+    def numeric_only(host, *args, **kwargs):
+        if host != "127.0.0.1":
+            raise socket.gaierror(socket.EAI_NONAME, "no lookups in this test")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", numeric_only)
+    seen = []
+
+    async def origin(reader, writer):
+        head = await reader.readuntil(b"\r\n\r\n")
+        seen.append(head)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nimage")
+        await writer.drain()
+        writer.close()
+
+    async def loopback(host, port):
+        return ["127.0.0.1"]
+
+    async def go():
+        server = await asyncio.start_server(origin, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        gateway = create_app({}, FakeEngine(), resolver=loopback).state.gateway
+        limits = next(d for d in gateway.dialects if d.name == "hex").limits
+        try:
+            return await fetch_image(f"http://cards.example.com:{port}/c.jpg", limits, False, gateway.http_client,
+                                     resolver=loopback), port
+        finally:
+            await gateway.close()
+            server.close()
+
+    image, port = asyncio.run(go())
+    assert image == b"image"
+    assert f"host: cards.example.com:{port}\r\n".encode() in seen[0].lower()
