@@ -1,0 +1,75 @@
+"""The card text recognizer: the PyTorch port computes what the pretrained ONNX graph computes,
+and the shipped weights run the same under ONNX Runtime as under PyTorch."""
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from engine.textrec import CARD_ALPHABET, TEXT_H, TextRecognizer
+from engine.train.import_ppocr import import_pretrained, source_model_path
+
+SOURCE = source_model_path()
+needs_source = pytest.mark.skipif(SOURCE is None, reason="rapidocr==3.10.0 (the pretrained model's wheel) not installed: pip install '.[test]'")
+
+
+def _band(seed: int, width: int = 480) -> np.ndarray:
+    """A synthetic number band, as the engine cuts one, as the recognizer's input."""
+    from engine.preprocess import text_band_input
+    from engine.synth.card import render_card
+
+    card = render_card(np.random.default_rng(seed))
+    x0, y0, x1, y1 = card.number.box
+    h = y1 - y0
+    band = card.image[max(0, int(y0 - 0.35 * h)) : int(y1 + 0.35 * h)]
+    return text_band_input(band)[None]
+
+
+@pytest.fixture(scope="module")
+def source_session():
+    import onnxruntime
+
+    return onnxruntime.InferenceSession(SOURCE, providers=["CPUExecutionProvider"])
+
+
+@needs_source
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_port_computes_what_the_source_graph_computes(source_session, seed):
+    x = _band(seed)
+    want = source_session.run(None, {"x": x})[0]  # softmax over 18,710 classes
+    net = import_pretrained(SOURCE, alphabet=None)
+    with torch.no_grad():
+        got = net(torch.from_numpy(x)).softmax(-1).numpy()
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() < 1e-3
+
+
+@needs_source
+def test_the_card_head_keeps_the_source_classes_of_the_card_alphabet(source_session):
+    import onnx
+
+    from engine.train.import_ppocr import source_characters
+
+    chars = source_characters(onnx.load(SOURCE))
+    keep = [0] + [chars.index(c) for c in CARD_ALPHABET]
+    x = _band(2)
+    want = source_session.run(None, {"x": x})[0][..., keep]
+    want = want / want.sum(-1, keepdims=True)  # the source's belief, restricted to our classes
+    with torch.no_grad():
+        got = import_pretrained(SOURCE)(torch.from_numpy(x)).softmax(-1).numpy()
+    assert np.abs(got - want).max() < 1e-3
+
+
+def test_shipped_weights_run_alike_on_onnx_runtime_and_pytorch():
+    pytest.importorskip("onnxruntime")
+    from engine.pipeline import WEIGHTS_DIR
+    from engine.runtime import evaluator, load_network
+
+    net = load_network(TextRecognizer, os.path.join(WEIGHTS_DIR, "textrec.pt"))
+    example = torch.zeros(1, 3, TEXT_H, 320)
+    onnx_run = evaluator(net, "onnx", example, {0: "bands", 3: "width"})
+    torch_run = evaluator(net, "torch", example)
+    x = torch.from_numpy(np.concatenate([_band(3), _band(3)]))  # a batch, at another width than the export's
+    a, b = onnx_run(x), torch_run(x)
+    assert a.shape == (2, x.shape[3] // 8, len(CARD_ALPHABET) + 1)
+    assert (a - b).abs().max() < 1e-3
