@@ -1,15 +1,19 @@
 """The vendor dialects, one module each, loaded by name.
 
-Every module exposes `create(settings: dict, allow_unsigned: bool) -> Dialect`
-(see adapters/base.py). A module that does not exist yet is skipped, so the
-gateway runs with whichever dialects are present.
+Every module exposes `Settings` (its config table, a subclass of
+adapters.base.DialectSettings) and `create(settings: Settings, allow_unsigned: bool)
+-> Dialect` (see adapters/base.py). A module that does not exist yet is skipped,
+so the gateway runs with whichever dialects are present.
 """
 from __future__ import annotations
 
 import importlib
 import logging
+from types import ModuleType
+from typing import Any
 
-from adapters.base import Dialect
+from adapters.base import Dialect, DialectSettings
+from gateway.config import is_enabled
 
 log = logging.getLogger("cardgate.adapters")
 
@@ -23,22 +27,37 @@ DIALECTS: dict[str, str] = {
 }
 
 
-def load_dialects(config: dict, allow_unsigned: bool) -> list[Dialect]:
-    """Create every available dialect from its vendor table in `config`.
+def dialect_module(module_name: str) -> ModuleType | None:
+    """The module, or None when it does not exist (that dialect is not installed)."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:  # the module exists but one of its imports is missing: a real bug
+            raise
+        log.debug("dialect module %s not available", module_name)
+        return None
+
+
+def settings_type(module_name: str) -> Any:
+    """The type a dialect's config table decodes to; None when the module does not exist.
+
+    A module whose `Settings` is not a DialectSettings yet gets its table as a plain dict."""
+    module = dialect_module(module_name)
+    if module is None:
+        return None
+    kind = getattr(module, "Settings", None)
+    return kind if isinstance(kind, type) and issubclass(kind, DialectSettings) else dict[str, Any]
+
+
+def load_dialects(config, allow_unsigned: bool) -> list[Dialect]:
+    """Create every enabled dialect from its table of `config` (a gateway.config.Config).
 
     A vendor table may say `enabled = false` to leave that dialect out.
     """
     dialects: list[Dialect] = []
-    for name, module_name in DIALECTS.items():
-        settings = dict(config.get(name) or {})
-        if not settings.get("enabled", True):
-            continue
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:  # the module exists but one of its imports is missing: a real bug
-                raise
-            log.debug("dialect %s not available (no module %s)", name, module_name)
+    for name, settings in config.dialects.items():
+        module = dialect_module(DIALECTS[name]) if name in DIALECTS else None
+        if module is None or not is_enabled(settings):
             continue
         dialects.append(module.create(settings, allow_unsigned))
     return dialects

@@ -20,11 +20,35 @@ and any exception on the way is turned into the vendor's own error by
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol, TypeVar
 
+import msgspec
 from starlette.responses import Response
 
 from engine.types import CardReading, ReadOptions
+from gateway.validation import convert
+
+Secret = Annotated[str, msgspec.Meta(min_length=1)]  # a key, secret or token: never ""
+
+
+class DialectSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    """The keys every vendor table has. Each adapter declares `Settings`, a subclass with its own keys."""
+
+    enabled: bool = True  # false: the dialect is not served
+
+    def has_credentials(self) -> bool:
+        """True when the table configures a way to authenticate callers."""
+        return False
+
+
+S = TypeVar("S", bound=DialectSettings)
+
+
+def settings_from(settings: Any, kind: type[S], table: str) -> S:
+    """An adapter's settings: its Struct as given, or a dict (Python callers, tests) checked through it."""
+    if isinstance(settings, kind):
+        return settings
+    return convert({} if settings is None else settings, kind, (table,))
 
 
 @dataclass(frozen=True)
@@ -98,7 +122,7 @@ def is_ascii_number(text: str) -> bool:
 
 
 class Dialect(Protocol):
-    name: str  # "tencent", "myqcloud", "huawei", "facepp", "hex": labels in logs and metrics
+    name: str  # "tencent", "myqcloud", "huawei", "facepp", "hex", "baidu", "alibaba": labels in logs and metrics
     limits: ImageLimits
 
     def routes(self) -> list[tuple[str, list[str]]]:
@@ -119,3 +143,15 @@ class Dialect(Protocol):
 
     def render_error(self, exc: Exception, request_id: str, req: IncomingRequest | None = None) -> Response:
         """Any exception -> the vendor's own error response. Never raises, never a 500 with a trace."""
+
+
+# Optional methods a dialect may add (the gateway looks them up with getattr):
+#
+#   claims(method: str, headers: Mapping[str, str], query: str) -> bool
+#       On a path another dialect serves too (`POST /`): True when this request is in this
+#       dialect's protocol. Only headers and query are seen: the body is not read yet.
+#   answer_without_image(req, credential, request_id, now) -> Response | None
+#       Called after authenticate(): an answer that needs no image (a token endpoint), or
+#       None to go on to parse(). Counted and logged like any other answer.
+#   error_code(exc) -> str, or a module function error_code_for(exc): the vendor code for
+#       metrics and logs.

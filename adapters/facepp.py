@@ -5,8 +5,8 @@ clients/README.md §4 (python-facepp, the official PythonSDK, hand-written
 `requests` callers). Fields arrive in the query string, an urlencoded form or
 multipart parts (old official SDKs send `Content-Disposition: file` parts), and
 are merged. Credentials are the plain `api_key` + `api_secret` fields, checked
-against settings["credentials"] {key: secret}; keys listed in
-settings["disabled_keys"] are refused with AUTHORIZATION_ERROR. Errors
+against [facepp] credentials {key: secret}; keys listed in [facepp]
+disabled_keys are refused with AUTHORIZATION_ERROR. Errors
 are HTTP statuses with `{"time_used", "error_message", "request_id"}`, except
 the 413 for oversize bodies, which is plain text.
 """
@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, unquote_to_bytes
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.responses import Response
 
-from adapters.base import EngineCall, ImageLimits, ImageSource, IncomingRequest, VendorError
+from adapters.base import DialectSettings, EngineCall, ImageLimits, ImageSource, IncomingRequest, Secret, VendorError, settings_from
 from engine import errors as engine_errors
 from engine.types import CardReading, ReadOptions
 from gateway import errors as gw
@@ -320,14 +320,24 @@ def bank_card(reading: CardReading, version: str) -> dict[str, Any]:
 # --- the dialect ---------------------------------------------------------------------
 
 
+class Settings(DialectSettings):
+    """[facepp]"""
+
+    credentials: dict[str, Secret] = {}  # api_key -> api_secret
+    # Keys the operator has switched off without deleting them: AUTHORIZATION_ERROR:Denied by Admin.
+    disabled_keys: frozenset[str] = frozenset()
+
+    def has_credentials(self) -> bool:
+        return bool(self.credentials)
+
+
 class FaceppDialect:
     name = NAME
     limits = LIMITS
 
-    def __init__(self, settings: dict, allow_unsigned: bool):
-        self.credentials: dict[str, str] = {str(k): str(v) for k, v in (settings.get("credentials") or {}).items()}
-        # Keys the operator has switched off without deleting them: AUTHORIZATION_ERROR:Denied by Admin.
-        self.disabled_keys = frozenset(str(k) for k in (settings.get("disabled_keys") or []))
+    def __init__(self, settings: Settings, allow_unsigned: bool):
+        self.credentials: dict[str, str] = dict(settings.credentials)
+        self.disabled_keys = settings.disabled_keys
         self.open = allow_unsigned and not self.credentials
         self._starts = _StartTimes()
 
@@ -461,5 +471,5 @@ def _image_id() -> str:
     return base64.b64encode(os.urandom(16)).decode()
 
 
-def create(settings: dict, allow_unsigned: bool) -> FaceppDialect:
-    return FaceppDialect(settings, allow_unsigned)
+def create(settings: Settings | dict, allow_unsigned: bool) -> FaceppDialect:
+    return FaceppDialect(settings_from(settings, Settings, NAME), allow_unsigned)

@@ -29,11 +29,12 @@ from __future__ import annotations
 import base64
 import hmac
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 from starlette.responses import JSONResponse, Response
 
-from adapters.base import EngineCall, ImageLimits, ImageSource, IncomingRequest, VendorError
+from adapters.base import DialectSettings, EngineCall, ImageLimits, ImageSource, IncomingRequest, Secret, VendorError, settings_from
 from engine import errors as engine_errors
 from engine import types as engine_types
 from engine.types import CardReading, ReadOptions
@@ -41,6 +42,7 @@ from gateway import errors as gateway_errors
 from gateway.body import parse_json
 from gateway.images import decode_base64_strict
 
+NAME = "hex"
 PATH = "/hex/ocrapi/creditcardocr"
 
 # errorcode -> errormsg, from the spec (1.3.5), plus our auth code.
@@ -121,23 +123,45 @@ def _flag(value: Any, name: str) -> bool:
     raise VendorError("CREDITCARD_OCR_PREPROCESS_ERROR", f"{name} is not a boolean")
 
 
-class HexDialect:
-    name = "hex"
+PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
 
-    def __init__(self, settings: dict, allow_unsigned: bool):
-        tokens = list(settings.get("tokens") or [])
-        if settings.get("token"):
-            tokens.append(settings["token"])
-        if not all(isinstance(t, str) and t for t in tokens):
-            raise ValueError("hex.token / hex.tokens must be non-empty strings")
-        self.tokens = [t.encode() for t in tokens]
-        self.token_header = str(settings.get("token_header", "authorization")).lower()
-        self.open = not self.tokens and (allow_unsigned or bool(settings.get("open", False)))
-        self.reject_invalid_number = bool(settings.get("reject_invalid_number", False))
-        overrides = {
-            key: settings[key] for key in ("max_body_bytes", "max_image_bytes", "fetch_timeout_s") if key in settings
-        }
-        self.limits = ImageLimits(**{**DEFAULT_LIMITS.__dict__, **overrides})
+
+class Settings(DialectSettings):
+    """[hex]"""
+
+    token: Secret | None = None  # one token...
+    tokens: list[Secret] = []  # ...or several; either way, each request must carry one
+    token_header: str = "authorization"  # the header carrying it (plain or "Bearer <token>")
+    open: bool = False  # true: serve without tokens even when not bound to loopback
+    reject_invalid_number: bool = False  # true: a number failing Luhn/length is -9014, not a success
+    # The spec's limits, for a deployment whose hex service was configured otherwise.
+    max_body_bytes: PositiveInt = DEFAULT_LIMITS.max_body_bytes
+    max_image_bytes: PositiveInt = DEFAULT_LIMITS.max_image_bytes
+    fetch_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = DEFAULT_LIMITS.fetch_timeout_s
+
+    def all_tokens(self) -> list[str]:
+        return [*self.tokens, *([self.token] if self.token else [])]
+
+    def has_credentials(self) -> bool:
+        return bool(self.all_tokens())
+
+
+class HexDialect:
+    name = NAME
+
+    def __init__(self, settings: Settings, allow_unsigned: bool):
+        self.tokens = [t.encode() for t in settings.all_tokens()]
+        self.token_header = settings.token_header.lower()
+        self.open = not self.tokens and (allow_unsigned or settings.open)
+        self.reject_invalid_number = settings.reject_invalid_number
+        self.limits = ImageLimits(
+            **{
+                **DEFAULT_LIMITS.__dict__,
+                "max_body_bytes": settings.max_body_bytes,
+                "max_image_bytes": settings.max_image_bytes,
+                "fetch_timeout_s": settings.fetch_timeout_s,
+            }
+        )
 
     # --- routing -------------------------------------------------------------
 
@@ -320,5 +344,5 @@ def _session_id(req: IncomingRequest | None) -> Any:
     return "" if session_id is None else session_id
 
 
-def create(settings: dict, allow_unsigned: bool) -> HexDialect:
-    return HexDialect(settings, allow_unsigned)
+def create(settings: Settings | dict, allow_unsigned: bool) -> HexDialect:
+    return HexDialect(settings_from(settings, Settings, NAME), allow_unsigned)

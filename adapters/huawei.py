@@ -23,7 +23,7 @@ from urllib.parse import quote, unquote
 import msgspec
 from starlette.responses import Response
 
-from adapters.base import EngineCall, ImageLimits, ImageSource, IncomingRequest, VendorError
+from adapters.base import DialectSettings, EngineCall, ImageLimits, ImageSource, IncomingRequest, Secret, VendorError, settings_from
 from engine import errors as engine_errors
 from engine.types import CardReading, ReadOptions
 from gateway import errors as gw
@@ -237,13 +237,23 @@ def _json(payload: dict[str, Any], status: int, request_id: str) -> Response:
 # --- the dialect ----------------------------------------------------------------
 
 
+class Settings(DialectSettings):
+    """[huawei]"""
+
+    credentials: dict[str, Secret] = {}  # AK -> SK (SDK-HMAC-SHA256)
+    tokens: list[Secret] = []  # accepted in X-Auth-Token
+
+    def has_credentials(self) -> bool:
+        return bool(self.credentials or self.tokens)
+
+
 class HuaweiDialect:
     name = NAME
     limits = LIMITS
 
-    def __init__(self, settings: dict, allow_unsigned: bool):
-        self.credentials: dict[str, str] = {str(k): str(v) for k, v in (settings.get("credentials") or {}).items()}
-        self.tokens: list[str] = [str(t) for t in (settings.get("tokens") or [])]
+    def __init__(self, settings: Settings, allow_unsigned: bool):
+        self.credentials: dict[str, str] = dict(settings.credentials)
+        self.tokens: list[str] = list(settings.tokens)
         # Open only when nothing at all is configured for this vendor and the
         # operator allows unsigned requests (loopback binding or --insecure).
         self.open = allow_unsigned and not self.credentials and not self.tokens
@@ -373,5 +383,5 @@ _EXCEPTION_CODES: list[tuple[type[BaseException], str]] = [
 ]
 
 
-def create(settings: dict, allow_unsigned: bool) -> HuaweiDialect:
-    return HuaweiDialect(settings, allow_unsigned)
+def create(settings: Settings | dict, allow_unsigned: bool) -> HuaweiDialect:
+    return HuaweiDialect(settings_from(settings, Settings, NAME), allow_unsigned)

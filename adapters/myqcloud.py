@@ -35,10 +35,21 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.responses import Response
 
-from adapters.base import EngineCall, ImageLimits, ImageSource, IncomingRequest, VendorError, is_ascii_number
+from adapters.base import (
+    DialectSettings,
+    EngineCall,
+    ImageLimits,
+    ImageSource,
+    IncomingRequest,
+    Secret,
+    VendorError,
+    is_ascii_number,
+    settings_from,
+)
 from engine import errors as engine_errors
 from engine.types import CardReading, Quad, ReadOptions
 from gateway import errors as gw
@@ -366,24 +377,29 @@ def items(reading: CardReading) -> list[dict[str, Any]]:
 # --- the dialect -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class App:
-    secret_id: str
-    secret_key: str
-    buckets: frozenset[str] = frozenset()  # empty: any bucket
+class App(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    """[myqcloud.apps.<appid>]"""
+
+    secret_id: Secret
+    secret_key: Secret
+    buckets: frozenset[str] = frozenset()  # the signed bucket must be one of these; empty: any bucket
+
+
+class Settings(DialectSettings):
+    """[myqcloud]"""
+
+    apps: dict[str, App] = {}  # appid -> its key pair
+
+    def has_credentials(self) -> bool:
+        return bool(self.apps)
 
 
 class MyqcloudDialect:
     name = NAME
     limits = LIMITS
 
-    def __init__(self, settings: dict, allow_unsigned: bool):
-        self.apps: dict[str, App] = {}
-        for appid, app in (settings.get("apps") or {}).items():
-            if not isinstance(app, dict) or not app.get("secret_id") or not app.get("secret_key"):
-                raise ValueError(f"myqcloud.apps.{appid} needs secret_id and secret_key")
-            buckets = frozenset(str(b) for b in app.get("buckets") or ())
-            self.apps[str(appid)] = App(str(app["secret_id"]), str(app["secret_key"]), buckets)
+    def __init__(self, settings: Settings, allow_unsigned: bool):
+        self.apps: dict[str, App] = dict(settings.apps)
         # Open only when no app is configured and the operator allows unsigned requests.
         self.open = allow_unsigned and not self.apps
         self.replays = ReplayCache()
@@ -499,5 +515,5 @@ def error_code_for(exc: Exception) -> int:
     return -5208
 
 
-def create(settings: dict, allow_unsigned: bool) -> MyqcloudDialect:
-    return MyqcloudDialect(settings, allow_unsigned)
+def create(settings: Settings | dict, allow_unsigned: bool) -> MyqcloudDialect:
+    return MyqcloudDialect(settings_from(settings, Settings, NAME), allow_unsigned)

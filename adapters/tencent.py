@@ -32,7 +32,17 @@ from urllib.parse import parse_qsl
 
 from starlette.responses import Response
 
-from adapters.base import EngineCall, ImageLimits, ImageSource, IncomingRequest, VendorError, is_ascii_number
+from adapters.base import (
+    DialectSettings,
+    EngineCall,
+    ImageLimits,
+    ImageSource,
+    IncomingRequest,
+    Secret,
+    VendorError,
+    is_ascii_number,
+    settings_from,
+)
 from engine import errors as engine_errors
 from engine.types import (
     WARN_BORDER_INCOMPLETE,
@@ -398,12 +408,21 @@ def _string(params: dict[str, Any], name: str) -> str:
 # --- the dialect -----------------------------------------------------------------
 
 
+class Settings(DialectSettings):
+    """[tencent]"""
+
+    credentials: dict[str, Secret] = {}  # SecretId -> SecretKey
+
+    def has_credentials(self) -> bool:
+        return bool(self.credentials)
+
+
 class TencentDialect:
     name = NAME
     limits = LIMITS
 
-    def __init__(self, settings: dict, allow_unsigned: bool):
-        self.credentials: dict[str, str] = {str(k): str(v) for k, v in (settings.get("credentials") or {}).items()}
+    def __init__(self, settings: Settings, allow_unsigned: bool):
+        self.credentials: dict[str, str] = dict(settings.credentials)
         # Open only when no key is configured and the operator allows unsigned
         # requests (loopback binding or --insecure): then signatures are not checked.
         self.open = allow_unsigned and not self.credentials
@@ -508,5 +527,5 @@ def error_code_for(exc: Exception) -> str:
     return "InternalError"
 
 
-def create(settings: dict, allow_unsigned: bool) -> TencentDialect:
-    return TencentDialect(settings, allow_unsigned)
+def create(settings: Settings | dict, allow_unsigned: bool) -> TencentDialect:
+    return TencentDialect(settings_from(settings, Settings, NAME), allow_unsigned)

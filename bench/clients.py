@@ -41,25 +41,28 @@ class Credentials:
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, config: dict) -> "Credentials":
-        def first(table: dict | None):
-            return next(iter((table or {}).items()), None)
+    def from_config(cls, config) -> "Credentials":
+        """The first key of each vendor in the gateway's config (a Config, or the parsed TOML)."""
+        from gateway.config import with_defaults
+
+        dialects = with_defaults(config).dialects
+
+        def first(table: dict):
+            return next(iter(table.items()), None)
 
         creds = cls()
-        tencent, huawei, facepp = (config.get(v) or {} for v in ("tencent", "huawei", "facepp"))
-        creds.tencent = first(tencent.get("credentials"))
-        creds.huawei = first(huawei.get("credentials"))
-        creds.huawei_token = next(iter(huawei.get("tokens") or []), None)
-        creds.facepp = first(facepp.get("credentials"))
-        app = first((config.get("myqcloud") or {}).get("apps"))
+        creds.tencent = first(dialects["tencent"].credentials)
+        creds.huawei = first(dialects["huawei"].credentials)
+        creds.huawei_token = next(iter(dialects["huawei"].tokens), None)
+        creds.facepp = first(dialects["facepp"].credentials)
+        app = first(dialects["myqcloud"].apps)
         if app:
             appid, settings = app
-            bucket = next(iter(settings.get("buckets") or []), "")
-            creds.myqcloud = (str(appid), settings["secret_id"], settings["secret_key"], bucket)
-        hexcfg = config.get("hex") or {}
-        token = hexcfg.get("token") or next(iter(hexcfg.get("tokens") or []), None)
+            creds.myqcloud = (appid, settings.secret_id, settings.secret_key, next(iter(sorted(settings.buckets)), ""))
+        hexcfg = dialects["hex"]
+        token = hexcfg.token or next(iter(hexcfg.tokens), None)
         if token:
-            creds.hex_token = (hexcfg.get("token_header", "authorization"), token)
+            creds.hex_token = (hexcfg.token_header, token)
         return creds
 
 

@@ -36,7 +36,7 @@ from starlette.routing import Route
 from adapters import load_dialects
 from adapters.base import Dialect, EngineCall, IncomingRequest, VendorError
 from gateway.body import read_body
-from gateway.config import with_defaults
+from gateway.config import Config, with_defaults
 from engine.errors import EngineError
 from gateway.errors import GatewayError, RouteNotFoundError, ShuttingDownError
 from gateway.images import Resolver, check_image, fetch_image, fetch_transport, image_dimensions
@@ -62,7 +62,7 @@ class Gateway:
 
     def __init__(
         self,
-        config: dict,
+        config: Config,
         engine: Any,
         dialects: list[Dialect],
         clock: Callable[[], float],
@@ -74,11 +74,11 @@ class Gateway:
         self.dialects = dialects
         self.clock = clock
         self.resolver = resolver
-        self.allow_private = bool(config["fetch"]["allow_private"])
-        self.runner = EngineRunner(config["engine"]["threads"], config["engine"]["queue_size"], config["engine"]["nice"])
+        self.allow_private = config.fetch.allow_private
+        self.runner = EngineRunner(config.engine.threads, config.engine.queue_size, config.engine.nice)
         self.metrics = GatewayMetrics(self.runner)
-        self.rate_limiter = RateLimiter(config["rate_limits"], clock)
-        self.server_timing = bool(config["metrics"]["server_timing"])
+        self.rate_limiter = RateLimiter(config.rate_limits, clock)
+        self.server_timing = config.metrics.server_timing
         self.draining = False
         self._idle = asyncio.Event()  # set whenever no dialect request is in flight
         self._idle.set()
@@ -91,7 +91,7 @@ class Gateway:
 
     def body_limit(self, dialect: Dialect) -> int:
         """The dialect's own body limit, capped by [limits] max_body_bytes when that is set."""
-        cap = self.config["limits"]["max_body_bytes"]
+        cap = self.config.limits.max_body_bytes
         return min(dialect.limits.max_body_bytes, cap) if cap else dialect.limits.max_body_bytes
 
     @property
@@ -101,7 +101,7 @@ class Gateway:
             self._http_client = httpx.AsyncClient(
                 transport=fetch_transport(),
                 follow_redirects=False,
-                headers={"user-agent": self.config["fetch"]["user_agent"]},
+                headers={"user-agent": self.config.fetch.user_agent},
             )
         return self._http_client
 
@@ -261,7 +261,7 @@ class Gateway:
         limits = dialect.limits
         options = call.options
         changes = {}
-        blur_floor = self.config["engine"].get("blur_floor", 0)
+        blur_floor = self.config.engine.blur_floor
         if blur_floor > options.blur_floor:
             changes["blur_floor"] = blur_floor
         if limits.max_pixels and limits.max_pixels < options.max_pixels:
@@ -376,7 +376,7 @@ def incoming_request(request: Request, body: bytes) -> IncomingRequest:
 
 
 def create_app(
-    config: dict,
+    config: Config | dict,
     engine: Any,
     *,
     clock: Callable[[], float] = time.time,
@@ -387,7 +387,8 @@ def create_app(
 ) -> Starlette:
     """The gateway app.
 
-    `config` is the parsed TOML (missing keys take defaults); `engine` has
+    `config` is a Config, or the parsed TOML as a dict (checked through the same
+    Structs; missing keys take defaults); `engine` has
     `read(image_bytes, ReadOptions) -> CardReading`; `dialects` defaults to every
     available adapter created from `config`. `http_client` and `resolver` replace
     the image fetcher's httpx client and DNS resolver (tests).
@@ -411,7 +412,7 @@ def create_app(
         return Response(text, media_type=METRICS_CONTENT_TYPE)
 
     routes = [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])]
-    if config["metrics"]["enabled"]:
+    if config.metrics.enabled:
         routes.append(Route("/metrics", metrics, methods=["GET"]))
     for dialect in dialects:
         for path, methods in dialect.routes():

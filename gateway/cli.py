@@ -1,7 +1,10 @@
 """The `cardgate` command.
 
     cardgate serve [--host 127.0.0.1] [--port 8080] [--workers 1] [--config FILE] [--insecure]
+    cardgate check-config [FILE]
     cardgate --version
+
+The config file is --config FILE (check-config: FILE), else $CARDGATE_CONFIG, else none (defaults).
 
 Subcommands are argparse subparsers: to add one, write `add_<name>_command(subparsers)`
 that registers a parser with `set_defaults(func=<callable(args) -> exit code>)` and
@@ -21,7 +24,7 @@ import socket
 import sys
 import time
 
-from gateway.config import VENDORS, ConfigError, load_config, vendors_without_credentials
+from gateway.config import Config, ConfigError, dialects_without_credentials, enabled_dialects, load_config
 from gateway.migrate.commands import add_compare_command, add_report_command
 
 log = logging.getLogger("cardgate.cli")
@@ -36,14 +39,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def decide_unsigned(config: dict, host: str, insecure: bool) -> tuple[bool, list[str], str | None]:
+def decide_unsigned(config: Config, host: str, insecure: bool) -> tuple[bool, list[str], str | None]:
     """(allow_unsigned, warnings, refusal): may vendors without credentials serve unsigned requests?
 
     Only on loopback, or with --insecure. Bound elsewhere with no credentials at
     all, the gateway refuses to start (the refusal message is returned).
     """
-    enabled = [v for v in VENDORS if (config.get(v) or {}).get("enabled", True)]
-    missing = vendors_without_credentials(config)
+    enabled = enabled_dialects(config)
+    missing = dialects_without_credentials(config)
     allow_unsigned = is_loopback(host) or insecure
     warnings: list[str] = []
     if enabled and len(missing) == len(enabled) and not allow_unsigned:
@@ -89,24 +92,39 @@ def warm_up(engine) -> float:
     return time.perf_counter() - started
 
 
-def build_app(config_path: str | None, allow_unsigned: bool):
+def build_app(config: Config, allow_unsigned: bool):
     """The shipped app: the real engine, loaded and warmed, every dialect."""
     from engine import Engine
     from gateway.app import create_app
 
-    config = load_config(config_path)
     engine = Engine.load()
     log.info("engine loaded and warmed in %.2f s", warm_up(engine))
     return create_app(config, engine, allow_unsigned=allow_unsigned)
 
 
-def serve_command(args: argparse.Namespace) -> int:
+CONFIG_ENV = "CARDGATE_CONFIG"
+
+
+def config_path(given: str | None) -> str | None:
+    """The config file: the one given on the command line, else $CARDGATE_CONFIG (compose sets it)."""
+    return given or os.environ.get(CONFIG_ENV) or None
+
+
+def read_config(path: str | None) -> Config | None:
+    """The config, or None after saying in one line on stderr what is wrong with it."""
     try:
-        config = load_config(args.config)
+        return load_config(path)
     except ConfigError as exc:
-        print(f"cardgate: {exc}", file=sys.stderr)
+        print(exc, file=sys.stderr)
+        return None
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    args.config = config_path(args.config)  # the workers read the same file
+    config = read_config(args.config)
+    if config is None:
         return 2
-    configure_logging(config["log"]["level"])
+    configure_logging(config.log.level)
     allow_unsigned, warnings, refusal = decide_unsigned(config, args.host, args.insecure)
     if refusal:
         log.error(refusal)
@@ -128,7 +146,7 @@ def address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
 
-def hypercorn_config(args: argparse.Namespace, config: dict):
+def hypercorn_config(args: argparse.Namespace, config: Config):
     from hypercorn.config import Config as HypercornConfig
 
     hconfig = HypercornConfig()
@@ -136,7 +154,7 @@ def hypercorn_config(args: argparse.Namespace, config: dict):
     hconfig.accesslog = None  # the gateway writes its own access line
     hconfig.errorlog = logging.getLogger("hypercorn.error")
     # After the drain (serve_until), requests still running get this long.
-    hconfig.graceful_timeout = float(config["server"]["drain_timeout_s"])
+    hconfig.graceful_timeout = config.server.drain_timeout_s
     # Request line + headers: Tencent's GET form carries the image in the query string (the vendor
     # allows 32 KB); the same 64 KiB as deploy/nginx.conf's large_client_header_buffers.
     hconfig.h11_max_incomplete_size = 64 * 1024
@@ -180,11 +198,11 @@ def bind_problem(host: str, port: int) -> str | None:
     return None
 
 
-def serve_one(args: argparse.Namespace, config: dict, allow_unsigned: bool, reuse_port: bool) -> int:
+def serve_one(args: argparse.Namespace, config: Config, allow_unsigned: bool, reuse_port: bool) -> int:
     """One process: load and warm the engine, serve until SIGTERM/SIGINT, drain, exit."""
     hconfig = hypercorn_config(args, config)
     try:
-        app = build_app(args.config, allow_unsigned)
+        app = build_app(config, allow_unsigned)
     except Exception as exc:  # no weights, engine not built, ...: say so without a trace
         log.error("cannot load the engine: %s: %s", type(exc).__name__, exc)
         return 1
@@ -199,7 +217,7 @@ def serve_one(args: argparse.Namespace, config: dict, allow_unsigned: bool, reus
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         log.info("cardgate serving on %s (pid %d)", listening, os.getpid())
-        await serve_until(app, hconfig, stop, float(config["server"]["drain_timeout_s"]))
+        await serve_until(app, hconfig, stop, config.server.drain_timeout_s)
 
     asyncio.run(main())
     return 0
@@ -209,7 +227,7 @@ def _worker_main(options: dict, allow_unsigned: bool) -> None:
     """Entry point of each worker process (--workers > 1)."""
     args = argparse.Namespace(**options)
     config = load_config(args.config)
-    configure_logging(config["log"]["level"])
+    configure_logging(config.log.level)
     sys.exit(serve_one(args, config, allow_unsigned, reuse_port=True))
 
 
@@ -304,13 +322,30 @@ def add_serve_command(subparsers) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=port_number, default=8080, help="TCP port to listen on")
     parser.add_argument("--workers", type=worker_count, default=1, help="processes, each with its own engine")
-    parser.add_argument("--config", metavar="FILE", help="TOML config (see README)")
+    parser.add_argument("--config", metavar="FILE", help=f"TOML config (see README); default: ${CONFIG_ENV}")
     parser.add_argument(
         "--insecure",
         action="store_true",
         help="serve unsigned requests for vendors without credentials even when not bound to loopback",
     )
     parser.set_defaults(func=serve_command)
+
+
+def check_config_command(args: argparse.Namespace) -> int:
+    path = config_path(args.file)
+    if path is None:
+        print(f"cardgate check-config: no FILE given and ${CONFIG_ENV} is not set", file=sys.stderr)
+        return 2
+    if read_config(path) is None:
+        return 2
+    print("ok")
+    return 0
+
+
+def add_check_config_command(subparsers) -> None:
+    parser = subparsers.add_parser("check-config", help="check a config file as serve would, without serving")
+    parser.add_argument("file", nargs="?", metavar="FILE", help=f"TOML config; default: ${CONFIG_ENV}")
+    parser.set_defaults(func=check_config_command)
 
 
 def scan_command(args) -> int:
@@ -350,7 +385,7 @@ def add_eval_command(subparsers) -> None:
 
 
 # Each adds one subcommand.
-COMMANDS = [add_serve_command, add_scan_command, add_eval_command, add_compare_command, add_report_command]
+COMMANDS = [add_serve_command, add_check_config_command, add_scan_command, add_eval_command, add_compare_command, add_report_command]
 
 
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

@@ -1,78 +1,97 @@
-"""The gateway's configuration: one TOML file read into a plain dict with defaults.
+"""The gateway's configuration: one TOML file decoded into typed tables.
 
-Layout (every table optional):
+Every table is a msgspec Struct that refuses keys it does not define. The
+gateway's own tables are below; each vendor table is its adapter's `Settings`
+(adapters/<name>.py), with a `shadow` table added where shadow mode has a
+client for that vendor (gateway/migrate/vendors/<name>.py). README.md's
+"Configuration" section lists every key; tests/test_config.py holds the two
+to each other.
 
-    [tencent] [myqcloud] [huawei] [facepp] [hex]   per-vendor tables, handed to
-                                                    adapters/<name>.create() as is
-    [fetch]   allow_private = false                 image URLs to private addresses
-              user_agent = "cardgate/0.1"
-    [engine]  threads = 1                           engine reads running at once
-              queue_size = 8                        reads waiting; more -> busy error
-              nice = 19                             engine threads run this much below the event loop (0-19)
-    [limits]  max_body_bytes = 0                    0: each dialect's own limit
-    [rate_limits] per_second = 0.0                  per credential, 0: no limit (gateway/ratelimit.py)
-              burst = 0                             bucket size, 0: max(1, per_second)
-              [rate_limits.credentials] KEY = 5.0   per key id, overrides per_second
-    [server]  drain_timeout_s = 30.0                graceful shutdown: wait for in-flight requests
-    [metrics] enabled = true                        GET /metrics (Prometheus text format)
-              server_timing = false                 Server-Timing header (fetch, queue, engine, app)
-    [log]     level = "INFO"
+A key that is unknown, of the wrong type or out of range is a ConfigError whose
+message is one line: `cardgate.toml: [huawei] tokens: expected an array of
+strings, got a string`.
 """
 from __future__ import annotations
 
-import copy
+import functools
 import tomllib
-from typing import Any
+from typing import Annotated, Any, Literal
 
-VENDORS = ("tencent", "myqcloud", "huawei", "facepp", "hex")
+import msgspec
 
-DEFAULTS: dict[str, Any] = {
-    "fetch": {"allow_private": False, "user_agent": "cardgate/0.1"},
-    "engine": {"threads": 1, "queue_size": 8, "nice": 19, "blur_floor": 0},
-    "limits": {"max_body_bytes": 0},
-    "rate_limits": {"per_second": 0.0, "burst": 0, "credentials": {}},
-    "server": {"drain_timeout_s": 30.0},
-    "metrics": {"enabled": True, "server_timing": False},
-    "log": {"level": "INFO"},
-}
+from gateway.migrate.settings import ShadowOptions
+from gateway.validation import ConfigError, convert
 
-# (table, key) -> expected type, for the gateway's own keys. Vendor tables are the adapters' business.
-_TYPES: dict[tuple[str, str], type | tuple[type, ...]] = {
-    ("fetch", "allow_private"): bool,
-    ("fetch", "user_agent"): str,
-    ("engine", "threads"): int,
-    ("engine", "queue_size"): int,
-    ("engine", "nice"): int,
-    ("engine", "blur_floor"): int,
-    ("limits", "max_body_bytes"): int,
-    ("rate_limits", "per_second"): (int, float),
-    ("rate_limits", "burst"): int,
-    ("rate_limits", "credentials"): dict,
-    ("server", "drain_timeout_s"): (int, float),
-    ("metrics", "enabled"): bool,
-    ("metrics", "server_timing"): bool,
-    ("log", "level"): str,
-}
-_MINIMUM = {
-    ("engine", "threads"): 1,
-    ("engine", "queue_size"): 0,
-    ("engine", "nice"): 0,
-    ("limits", "max_body_bytes"): 0,
-    ("rate_limits", "per_second"): 0,
-    ("rate_limits", "burst"): 0,
-    ("server", "drain_timeout_s"): 0,
-}
-_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+__all__ = ["Config", "ConfigError", "load_config", "parse_config", "with_defaults", "dialect_tables"]
+
+NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
+NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_LOG_LEVEL_NAMES = LOG_LEVELS + tuple(level.lower() for level in LOG_LEVELS)
 
 
-class ConfigError(ValueError):
-    """The config file is unreadable or a key has the wrong type; the message names the key."""
+class Table(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    pass
 
 
-def load_config(path: str | None) -> dict:
-    """Read `path` (TOML) and return it with defaults filled in. No path: defaults only."""
+class Fetch(Table):
+    allow_private: bool = False  # image URLs to private/loopback/link-local/metadata addresses
+    user_agent: str = "cardgate/0.1"
+
+
+class EngineTable(Table):
+    threads: Annotated[int, msgspec.Meta(ge=1)] = 1  # engine reads running at once
+    queue_size: NonNegativeInt = 8  # reads waiting; more -> each vendor's busy error
+    nice: Annotated[int, msgspec.Meta(ge=0, le=19)] = 19  # engine threads run this much below the event loop
+    blur_floor: Annotated[int, msgspec.Meta(ge=0, le=100)] = 0  # quality below this is the blurred-image error; 0: off
+
+
+class Limits(Table):
+    max_body_bytes: NonNegativeInt = 0  # cap on every dialect's own body limit; 0: each dialect's own
+
+
+class RateLimits(Table):
+    per_second: NonNegativeFloat = 0.0  # per credential; 0: no limit (gateway/ratelimit.py)
+    burst: NonNegativeInt = 0  # bucket size; 0: max(1, per_second)
+    credentials: dict[str, NonNegativeFloat] = {}  # per key id, overrides per_second
+
+
+class Server(Table):
+    drain_timeout_s: NonNegativeFloat = 30.0  # graceful shutdown: wait for in-flight requests
+
+
+class Metrics(Table):
+    enabled: bool = True  # GET /metrics
+    server_timing: bool = False  # Server-Timing header (fetch, queue, engine, app)
+
+
+class Log(Table):
+    level: Literal[_LOG_LEVEL_NAMES] = "INFO"  # type: ignore[valid-type]
+
+
+class GatewayTables(Table):
+    """The tables that are the gateway's own."""
+
+    fetch: Fetch = Fetch()
+    engine: EngineTable = EngineTable()
+    limits: Limits = Limits()
+    rate_limits: RateLimits = RateLimits()
+    server: Server = Server()
+    metrics: Metrics = Metrics()
+    log: Log = Log()
+    shadow: ShadowOptions = ShadowOptions()
+
+
+class Config(GatewayTables):
+    """The whole file: the gateway's tables, and each loadable dialect's settings by table name."""
+
+    dialects: dict[str, Any] = {}
+
+
+def load_config(path: str | None) -> Config:
+    """Read `path` (TOML) into a Config, defaults filled in. No path: defaults only."""
     if path is None:
-        return with_defaults({})
+        return parse_config({})
     try:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
@@ -80,60 +99,84 @@ def load_config(path: str | None) -> dict:
         raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
-    return with_defaults(data)
+    return parse_config(data, source=path)
 
 
-def with_defaults(config: dict) -> dict:
-    """A validated copy of `config` with every gateway default filled in."""
-    if not isinstance(config, dict):
+def with_defaults(config: dict | Config) -> Config:
+    """`config` as a Config: a dict (the parsed TOML, or one built in Python) is checked through the Structs."""
+    return config if isinstance(config, Config) else parse_config(config)
+
+
+def parse_config(data: Any, source: str | None = None) -> Config:
+    """The parsed TOML `data` as a Config; ConfigError (prefixed with `source`) when it does not fit."""
+    try:
+        return _parse(data)
+    except ConfigError as exc:
+        if source is None:
+            raise
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def _parse(data: Any) -> Config:
+    if not isinstance(data, dict):
         raise ConfigError("config must be a table")
-    merged = copy.deepcopy(DEFAULTS)
-    for key, value in config.items():
-        if key in DEFAULTS:
-            if not isinstance(value, dict):
-                raise ConfigError(f"[{key}] must be a table")
-            merged[key].update(value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    for vendor in VENDORS:
-        table = merged.setdefault(vendor, {})
-        if not isinstance(table, dict):
-            raise ConfigError(f"[{vendor}] must be a table")
-    _validate(merged)
-    return merged
+    tables = dialect_tables()
+    own = GatewayTables.__struct_fields__
+    for name in data:
+        if name not in own and name not in tables:
+            raise ConfigError(f"unknown table [{name}] (tables: {', '.join([*own, *tables])})")
+    gateway = convert({k: v for k, v in data.items() if k in own}, GatewayTables)
+    dialects = {name: convert(data.get(name, {}), kind, (name,)) for name, kind in tables.items()}
+    return Config(**msgspec.structs.asdict(gateway), dialects=dialects)
 
 
-def _validate(config: dict) -> None:
-    for (table, key), expected in _TYPES.items():
-        value = config[table].get(key)
-        # bool is an int in Python: refuse true/false where a number is meant
-        numeric = expected is int or (isinstance(expected, tuple) and int in expected)
-        if not isinstance(value, expected) or (numeric and isinstance(value, bool)):
-            name = expected.__name__ if isinstance(expected, type) else "/".join(t.__name__ for t in expected)
-            raise ConfigError(f"{table}.{key} must be {name}, got {value!r}")
-        minimum = _MINIMUM.get((table, key))
-        if minimum is not None and value < minimum:
-            raise ConfigError(f"{table}.{key} must be >= {minimum}, got {value}")
-    for key, rate in config["rate_limits"]["credentials"].items():
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate < 0:
-            raise ConfigError(f"rate_limits.credentials.{key} must be a number >= 0 (requests per second)")
-    if config["log"]["level"].upper() not in _LOG_LEVELS:
-        raise ConfigError(f"log.level must be one of {', '.join(_LOG_LEVELS)}")
-    for vendor in VENDORS:
-        table = config[vendor]
-        creds = table.get("credentials")
-        if creds is not None:
-            if not isinstance(creds, dict) or not all(isinstance(v, str) for v in creds.values()):
-                raise ConfigError(f"{vendor}.credentials must be a table of key id = \"secret\" strings")
-        if "enabled" in table and not isinstance(table["enabled"], bool):
-            raise ConfigError(f"{vendor}.enabled must be bool")
+def dialect_tables() -> dict[str, Any]:
+    """Table name -> the Struct its table decodes to, for every dialect that can be loaded."""
+    from adapters import DIALECTS
+
+    return _dialect_tables(tuple(DIALECTS.items()))
 
 
-def has_credentials(config: dict, vendor: str) -> bool:
-    """True when `vendor`'s table configures any way of authenticating callers."""
-    table = config.get(vendor) or {}
-    return any(bool(table.get(key)) for key in ("credentials", "tokens", "token", "apps"))
+@functools.cache
+def _dialect_tables(registry: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    from adapters import settings_type
+    from gateway.migrate.vendors import shadow_type
+
+    tables: dict[str, Any] = {}
+    for name, module_name in registry:
+        kind = settings_type(module_name)
+        if kind is None:  # no such module: that dialect is not part of this install
+            continue
+        shadow = shadow_type(name)
+        if shadow is not None and isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+            kind = msgspec.defstruct(
+                kind.__name__,
+                [("shadow", shadow | None, None)],
+                bases=(kind,),
+                module=kind.__module__,
+                kw_only=True,
+                forbid_unknown_fields=True,
+                frozen=True,
+            )
+        tables[name] = kind
+    return tables
 
 
-def vendors_without_credentials(config: dict) -> list[str]:
-    return [v for v in VENDORS if (config.get(v) or {}).get("enabled", True) and not has_credentials(config, v)]
+def has_credentials(config: Config, dialect: str) -> bool:
+    """True when `dialect`'s table configures any way of authenticating callers."""
+    settings = config.dialects.get(dialect)
+    if isinstance(settings, dict):  # an adapter without a Settings Struct yet
+        return any(bool(settings.get(key)) for key in ("credentials", "tokens", "token", "apps"))
+    return settings is not None and settings.has_credentials()
+
+
+def is_enabled(settings: Any) -> bool:
+    return bool(settings.get("enabled", True)) if isinstance(settings, dict) else settings.enabled
+
+
+def enabled_dialects(config: Config) -> list[str]:
+    return [name for name, settings in config.dialects.items() if is_enabled(settings)]
+
+
+def dialects_without_credentials(config: Config) -> list[str]:
+    return [name for name in enabled_dialects(config) if not has_credentials(config, name)]

@@ -18,7 +18,9 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
+from gateway.config import RateLimits
 from gateway.errors import RateLimitedError
+from gateway.validation import convert
 
 
 class TokenBucket:
@@ -40,10 +42,12 @@ class TokenBucket:
 
 
 class RateLimiter:
-    def __init__(self, settings: dict, clock: Callable[[], float]):
-        self.default_rate = float(settings.get("per_second", 0) or 0)
-        self.burst = settings.get("burst", 0) or 0
-        self.per_credential = {str(k): float(v) for k, v in (settings.get("credentials") or {}).items()}
+    def __init__(self, settings: RateLimits | dict, clock: Callable[[], float]):
+        if isinstance(settings, dict):
+            settings = convert(settings, RateLimits, ("rate_limits",))
+        self.default_rate = settings.per_second
+        self.burst = settings.burst
+        self.per_credential = dict(settings.credentials)
         self.clock = clock
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self._lock = threading.Lock()

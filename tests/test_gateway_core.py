@@ -9,6 +9,7 @@ import os
 import threading
 
 import httpx
+import msgspec
 import pytest
 from starlette.responses import JSONResponse
 from starlette.testclient import TestClient
@@ -704,9 +705,10 @@ def test_many_simultaneous_requests_each_get_their_own_answer(live_gateway):
 
 def test_config_defaults():
     config = load_config(None)
-    assert config["fetch"]["allow_private"] is False
-    assert config["engine"] == {"threads": 1, "queue_size": 8, "nice": 19, "blur_floor": 0}
-    assert all(config[v] == {} for v in ("tencent", "myqcloud", "huawei", "facepp", "hex"))
+    assert config.fetch.allow_private is False
+    assert msgspec.structs.asdict(config.engine) == {"threads": 1, "queue_size": 8, "nice": 19, "blur_floor": 0}
+    for vendor in ("tencent", "myqcloud", "huawei", "facepp", "hex"):
+        assert config.dialects[vendor] == type(config.dialects[vendor])()
 
 
 def test_config_file(tmp_path):
@@ -727,10 +729,10 @@ threads = 3
 """
     )
     config = load_config(str(path))
-    assert config["tencent"]["credentials"] == {"AKIDEXAMPLE": "tencent-secret-key"}
-    assert config["myqcloud"]["apps"]["1250000000"]["secret_id"] == "AKIDMYQ"
-    assert config["fetch"]["allow_private"] is True
-    assert config["engine"] == {"threads": 3, "queue_size": 8, "nice": 19, "blur_floor": 0}
+    assert config.dialects["tencent"].credentials == {"AKIDEXAMPLE": "tencent-secret-key"}
+    assert config.dialects["myqcloud"].apps["1250000000"].secret_id == "AKIDMYQ"
+    assert config.fetch.allow_private is True
+    assert msgspec.structs.asdict(config.engine) == {"threads": 3, "queue_size": 8, "nice": 19, "blur_floor": 0}
     assert has_credentials(config, "tencent") and has_credentials(config, "huawei")
     assert has_credentials(config, "myqcloud") and not has_credentials(config, "facepp")
 
@@ -738,13 +740,13 @@ threads = 3
 @pytest.mark.parametrize(
     "text,key",
     [
-        ("[fetch]\nallow_private = 'yes'", "fetch.allow_private"),
-        ("[engine]\nthreads = 0", "engine.threads"),
-        ("[engine]\nqueue_size = true", "engine.queue_size"),
+        ("[fetch]\nallow_private = 'yes'", "[fetch] allow_private"),
+        ("[engine]\nthreads = 0", "[engine] threads"),
+        ("[engine]\nqueue_size = true", "[engine] queue_size"),
         ("fetch = 3", "[fetch]"),
-        ("[tencent.credentials]\nAKID = 5", "tencent.credentials"),
-        ("[log]\nlevel = 'LOUD'", "log.level"),
-        ("[hex]\nenabled = 'no'", "hex.enabled"),
+        ("[tencent.credentials]\nAKID = 5", "[tencent.credentials] AKID"),
+        ("[log]\nlevel = 'LOUD'", "[log] level"),
+        ("[hex]\nenabled = 'no'", "[hex] enabled"),
     ],
 )
 def test_config_errors_name_the_key(tmp_path, text, key):
@@ -790,7 +792,7 @@ def test_cli_bad_config_and_no_command(tmp_path, capsys):
     path = tmp_path / "bad.toml"
     path.write_text("[engine]\nthreads = 'many'")
     assert cli_main(["serve", "--config", str(path)]) == 2
-    assert "engine.threads" in capsys.readouterr().err
+    assert "[engine] threads" in capsys.readouterr().err
     assert cli_main([]) == 2
 
 

@@ -1,4 +1,4 @@
-"""Shadow-mode settings, read from the config and checked.
+"""Shadow-mode settings: the [shadow] table and each `[<dialect>.shadow]` table, as Structs.
 
     [shadow]                          shared by every dialect (all optional)
     queue_size = 64                   mirrored jobs waiting; more are dropped (and counted)
@@ -12,28 +12,57 @@
     timeout_s = 10.0                  whole upstream exchange
     on_upstream_failure = "local"     answer="upstream" and nothing came back: "local" answers, or "error"
     enabled = true
-    ...the upstream's credentials, in that vendor's terms (see gateway/migrate/vendors/<dialect>.py):
-      tencent: secret_id, secret_key [, region]     huawei: access_key, secret_key | token [, project_id]
-      myqcloud: appid, secret_id, secret_key [, bucket]   facepp: api_key, api_secret   hex: [token, token_header]
+    ...the upstream's credentials, in that vendor's terms: each client module
+    (gateway/migrate/vendors/<dialect>.py) declares them in its `Shadow`, a subclass of ShadowTable.
+
+gateway/config.py adds a `shadow` key of that type to the dialect's table, so
+every mistake here is found when the config is read.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from gateway.config import ConfigError
-from gateway.migrate.vendors import CLIENTS, missing_settings
+import msgspec
 
 ANSWERS = ("upstream", "local")
 ON_FAILURE = ("local", "error")
+AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
 
 
-@dataclass(frozen=True)
-class ShadowOptions:
-    queue_size: int = 64
-    workers: int = 2
+class ShadowOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    """[shadow]"""
+
+    queue_size: AtLeastOne = 64
+    workers: AtLeastOne = 2
     records: str = "cardgate-shadow.jsonl"
     images_dir: str = ""
+
+
+class ShadowTable(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    """[<dialect>.shadow]: the keys every dialect shares. A client's subclass adds its credentials."""
+
+    upstream: str = ""
+    answer: Literal[ANSWERS] = "upstream"  # type: ignore[valid-type]
+    timeout_s: Annotated[float, msgspec.Meta(ge=0.001)] = 10.0
+    on_upstream_failure: Literal[ON_FAILURE] = "local"  # type: ignore[valid-type]
+    enabled: bool = True
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ()  # credential keys that must be non-empty
+
+    def __post_init__(self) -> None:
+        if not self.enabled:
+            return
+        parts = urlsplit(self.upstream)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"upstream must be an http(s) URL, got {self.upstream!r}")
+        missing = self.missing_credentials()
+        if missing:
+            raise ValueError(f"needs the upstream's credentials: {', '.join(missing)}")
+
+    def missing_credentials(self) -> list[str]:
+        return [key for key in self.REQUIRED if not getattr(self, key)]
 
 
 @dataclass(frozen=True)
@@ -46,57 +75,20 @@ class DialectShadow:
     credentials: dict = field(default_factory=dict)  # the whole table: each client reads its own keys
 
 
-def _number(table: dict, key: str, default, where: str, minimum):
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-        raise ConfigError(f"{where}.{key} must be a number >= {minimum}, got {value!r}")
-    return value
+def read_options(config: Any) -> ShadowOptions:
+    return config.shadow
 
 
-def read_options(config: dict) -> ShadowOptions:
-    table = config.get("shadow") or {}
-    if not isinstance(table, dict):
-        raise ConfigError("[shadow] must be a table")
-    for key in ("records", "images_dir"):
-        if key in table and not isinstance(table[key], str):
-            raise ConfigError(f"shadow.{key} must be a string")
-    return ShadowOptions(
-        queue_size=int(_number(table, "queue_size", 64, "shadow", 1)),
-        workers=int(_number(table, "workers", 2, "shadow", 1)),
-        records=table.get("records", ShadowOptions.records),
-        images_dir=table.get("images_dir", ""),
-    )
-
-
-def read_dialect(config: dict, dialect: str) -> DialectShadow | None:
-    """The `[<dialect>.shadow]` table, checked; None when absent or disabled."""
-    table = (config.get(dialect) or {}).get("shadow")
-    if table is None:
+def read_dialect(config: Any, dialect: str) -> DialectShadow | None:
+    """The `[<dialect>.shadow]` table of a gateway.config.Config; None when absent or disabled."""
+    table = getattr(config.dialects.get(dialect), "shadow", None)
+    if table is None or not table.enabled:
         return None
-    where = f"{dialect}.shadow"
-    if not isinstance(table, dict):
-        raise ConfigError(f"[{where}] must be a table")
-    if not table.get("enabled", True):
-        return None
-    if dialect not in CLIENTS:
-        raise ConfigError(f"[{where}]: shadow mode has no client for {dialect}")
-    upstream = table.get("upstream")
-    if not isinstance(upstream, str) or urlsplit(upstream).scheme not in ("http", "https") or not urlsplit(upstream).netloc:
-        raise ConfigError(f"{where}.upstream must be an http(s) URL, got {upstream!r}")
-    answer = table.get("answer", "upstream")
-    if answer not in ANSWERS:
-        raise ConfigError(f"{where}.answer must be one of {', '.join(ANSWERS)}, got {answer!r}")
-    on_failure = table.get("on_upstream_failure", "local")
-    if on_failure not in ON_FAILURE:
-        raise ConfigError(f"{where}.on_upstream_failure must be one of {', '.join(ON_FAILURE)}, got {on_failure!r}")
-    missing = missing_settings(dialect, table)
-    if missing:
-        raise ConfigError(f"[{where}] needs the upstream's credentials: {', '.join(missing)}")
     return DialectShadow(
         dialect=dialect,
-        upstream=upstream,
-        answer=answer,
-        timeout_s=float(_number(table, "timeout_s", 10.0, where, 0.001)),
-        on_upstream_failure=on_failure,
-        credentials=dict(table),
+        upstream=table.upstream,
+        answer=table.answer,
+        timeout_s=table.timeout_s,
+        on_upstream_failure=table.on_upstream_failure,
+        credentials=msgspec.structs.asdict(table),
     )

@@ -215,7 +215,7 @@ class Shadow:
         return name
 
 
-def build_shadow(config: dict, dialect_names: list[str], clock: Callable[[], float] = time.time,
+def build_shadow(config, dialect_names: list[str], clock: Callable[[], float] = time.time,
                  http_client: httpx.AsyncClient | None = None) -> Shadow | None:
     """The Shadow for every loaded dialect with a `[<dialect>.shadow]` table; None when there is none."""
     dialects = {}

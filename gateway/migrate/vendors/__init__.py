@@ -3,6 +3,8 @@
 Every module exposes:
 
     REQUIRED: tuple[str, ...]        settings keys that must be present (the upstream's credentials)
+    Shadow                           its `[<dialect>.shadow]` table: gateway.migrate.settings.ShadowTable
+                                     plus those credential keys
     request_for_image(image: bytes, base_url: str, settings: dict, now: float) -> WireRequest
         a signed request reading `image`, with every warning check switched on (offline compare)
     resign(req: IncomingRequest, base_url: str, settings: dict, now: float) -> WireRequest
@@ -31,6 +33,11 @@ def client_for(dialect: str) -> ModuleType:
         return importlib.import_module(CLIENTS[dialect])
     except KeyError:
         raise ValueError(f"no client for dialect {dialect!r} (known: {', '.join(CLIENTS)})") from None
+
+
+def shadow_type(dialect: str) -> type | None:
+    """The Struct of `[<dialect>.shadow]`; None when shadow mode has no client for `dialect`."""
+    return client_for(dialect).Shadow if dialect in CLIENTS else None
 
 
 def missing_settings(dialect: str, settings: dict) -> list[str]:

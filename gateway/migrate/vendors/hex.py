@@ -9,9 +9,17 @@ import base64
 import json
 
 from adapters.base import IncomingRequest
+from gateway.migrate.settings import ShadowTable
 from gateway.migrate.wire import Outcome, Reply, WireRequest, endpoint, host_of, items_outcome, json_object, unreadable
 
 REQUIRED: tuple[str, ...] = ()
+
+
+class Shadow(ShadowTable):
+    """[hex.shadow]"""
+
+    token: str = ""
+    token_header: str = "Authorization"
 PATH = "/hex/ocrapi/creditcardocr"
 
 

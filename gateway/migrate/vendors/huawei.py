@@ -12,7 +12,10 @@ import json
 import time
 from urllib.parse import quote, unquote, urlsplit
 
+import msgspec
+
 from adapters.base import IncomingRequest
+from gateway.migrate.settings import ShadowTable
 from gateway.migrate.wire import (
     Outcome,
     Reply,
@@ -35,6 +38,18 @@ def check_settings(settings: dict) -> list[str]:
     if settings.get("token") or (settings.get("access_key") and settings.get("secret_key")):
         return []
     return ["access_key", "secret_key"]
+
+
+class Shadow(ShadowTable):
+    """[huawei.shadow]"""
+
+    access_key: str = ""
+    secret_key: str = ""
+    token: str = ""  # X-Auth-Token instead of AK/SK
+    project_id: str = ""  # "": the project id of the client's path
+
+    def missing_credentials(self) -> list[str]:
+        return check_settings(msgspec.structs.asdict(self))
 
 
 def canonical_uri(path: str) -> str:

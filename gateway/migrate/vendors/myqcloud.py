@@ -13,10 +13,22 @@ import json
 import secrets
 
 from adapters.base import IncomingRequest
+from gateway.migrate.settings import ShadowTable
 from adapters.myqcloud import read_form
 from gateway.migrate.wire import Outcome, Reply, WireRequest, endpoint, host_of, items_outcome, json_object, unreadable
 
 REQUIRED = ("appid", "secret_id", "secret_key")
+
+
+class Shadow(ShadowTable):
+    """[myqcloud.shadow]"""
+
+    appid: str = ""
+    secret_id: str = ""
+    secret_key: str = ""
+    bucket: str = ""
+
+    REQUIRED = REQUIRED
 SIGN_VALIDITY_S = 60
 
 

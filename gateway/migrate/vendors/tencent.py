@@ -14,10 +14,21 @@ import json
 from datetime import datetime, timezone
 
 from adapters.base import IncomingRequest
+from gateway.migrate.settings import ShadowTable
 from adapters.tencent import request_params
 from gateway.migrate.wire import Outcome, Reply, WireRequest, digits, endpoint, host_of, normalize_bank, normalize_expiry
 
 REQUIRED = ("secret_id", "secret_key")
+
+
+class Shadow(ShadowTable):
+    """[tencent.shadow]"""
+
+    secret_id: str = ""
+    secret_key: str = ""
+    region: str = ""  # X-TC-Region, when the upstream wants one
+
+    REQUIRED = REQUIRED
 SERVICE = "ocr"
 ACTION = "BankCardOCR"
 VERSION = "2018-11-19"
