@@ -174,7 +174,11 @@ class Gateway:
             async def answer_locally() -> LocalAnswer:
                 return await self.answer_locally(dialect, incoming, credential, request_id, started, stages)
 
-            if self.shadow is not None and self.shadow.covers(dialect.name):  # only authenticated requests
+            direct = getattr(dialect, "answer_without_image", None)  # e.g. a token endpoint
+            response = direct(incoming, credential, request_id, self.clock()) if direct is not None else None
+            if response is not None:
+                local = None
+            elif self.shadow is not None and self.shadow.covers(dialect.name):  # only authenticated requests
                 response, local = await self.shadow.serve(dialect, incoming, request_id, answer_locally)
             else:
                 local = await answer_locally()
@@ -414,9 +418,12 @@ def create_app(
     routes = [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])]
     if config.metrics.enabled:
         routes.append(Route("/metrics", metrics, methods=["GET"]))
+    served: dict[str, list[tuple[Dialect, list[str]]]] = {}  # path -> its dialects, in dialect order
     for dialect in dialects:
         for path, methods in dialect.routes():
-            routes.append(Route(path, _endpoint(gateway, dialect, path, methods), name=f"{dialect.name}:{path}"))
+            served.setdefault(path, []).append((dialect, methods))
+    for path, owners in served.items():
+        routes.append(Route(path, _endpoint(gateway, owners, path), name=":".join(d.name for d, _ in owners) + f":{path}"))
     routes.append(Route("/{unknown_path:path}", _Endpoint(gateway.not_found)))
 
     @asynccontextmanager
@@ -443,10 +450,22 @@ class _Endpoint:
             await response(scope, receive, send)
 
 
-def _endpoint(gateway: Gateway, dialect: Dialect, path: str, methods: list[str] | None) -> _Endpoint:
-    allowed = {m.upper() for m in methods} if methods else None
+def _endpoint(gateway: Gateway, owners: list[tuple[Dialect, list[str]]], path: str) -> _Endpoint:
+    """One path's endpoint. Where several dialects serve the path (two RPC-style APIs may
+    both live at `POST /`), the first whose `claims(method, headers, query)` says yes
+    answers; a request no dialect claims goes to the first owner without a `claims` method."""
+    choices = [(dialect, {m.upper() for m in methods} if methods else None) for dialect, methods in owners]
+    claimants = [choice for choice in choices if getattr(choice[0], "claims", None) is not None]
+    default = next((choice for choice in choices if choice not in claimants), choices[0])
+
+    def pick(request: Request) -> tuple[Dialect, set[str] | None]:
+        for choice in claimants:
+            if len(choices) == 1 or choice[0].claims(request.method, request.headers, request.url.query):
+                return choice
+        return default
 
     async def handler(request: Request) -> Response | None:
+        dialect, allowed = pick(request)
         return await gateway.handle(request, dialect, path, allowed)
 
     return _Endpoint(handler)

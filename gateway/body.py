@@ -1,8 +1,10 @@
-"""Read a request body while enforcing a byte limit, without buffering past it; parse a JSON body."""
+"""Read a request body while enforcing a byte limit, without buffering past it; parse a JSON or form body."""
 from __future__ import annotations
 
+import codecs
 import json
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import numpy as np
 from starlette.requests import Request
@@ -65,3 +67,30 @@ def parse_json(body: bytes, loads=json.loads) -> Any:
         return loads(body)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and msgspec's DecodeError are ValueErrors
         raise BadJSONError(f"{type(exc).__name__}: {exc}"[:200]) from None
+
+
+def parse_form(body: bytes) -> list[tuple[str, bytes]]:
+    """An application/x-www-form-urlencoded body -> [(name, value bytes)], in order, as
+    parse_qsl(body.decode("latin-1"), keep_blank_values=True, encoding="latin-1") gives them,
+    but several times faster on an image: parse_qsl unescapes in pure Python, 1-2 ms for the
+    thousands of %2B/%2F/%3D in a 1 MP photo's base64."""
+    out = []
+    for pair in body.split(b"&"):
+        if pair:
+            name, _, value = pair.partition(b"=")
+            out.append((_unquote_plus(name).decode("latin-1"), _unquote_plus(value)))
+    return out
+
+
+def _unquote_plus(raw: bytes) -> bytes:
+    """%XX and + unescaped. %XX becomes \\xXX for the C decoder that pickle also uses for
+    escaped bytes (codecs.escape_decode), with any backslash doubled first so that only those
+    escapes are live; a malformed escape (%zz, a % at the end) makes it raise, and then the
+    standard library's unquoting keeps such text as it is."""
+    raw = raw.replace(b"+", b" ")
+    if b"%" not in raw:
+        return raw
+    try:
+        return codecs.escape_decode(raw.replace(b"\\", b"\\\\").replace(b"%", b"\\x"))[0]
+    except ValueError:
+        return unquote_to_bytes(raw)
