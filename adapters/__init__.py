@@ -24,6 +24,8 @@ DIALECTS: dict[str, str] = {
     "huawei": "adapters.huawei",
     "facepp": "adapters.facepp",
     "hex": "adapters.hex",
+    "baidu": "adapters.baidu",
+    "alibaba": "adapters.alibaba",  # after tencent: both serve POST /, see gateway/app.py _endpoint
 }
 
 
