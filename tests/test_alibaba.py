@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import threading
 import uuid
 
@@ -414,3 +415,15 @@ def test_open_gateway_takes_unsigned(serve):
     answer = httpx.post(f"http://{endpoint}/", headers={"x-acs-action": "RecognizeBankCard",
                                                          "x-acs-version": "2021-07-07"}, content=CARD)
     assert answer.status_code == 200 and json.loads(answer.json()["Data"])["data"]["cardNumber"] == NUMBER
+
+
+def test_access_log_lines_without_card_data_or_secrets(serve, caplog):
+    endpoint = serve()
+    with caplog.at_level(logging.INFO, logger="cardgate.access"):
+        recognize(sdk(endpoint), body=CARD)
+        sdk_error(sdk(endpoint, secret="wrong"), body=CARD)
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "cardgate.access"]
+    ok, refused = lines
+    assert (ok["dialect"], ok["route"], ok["status"], ok["credential"]) == ("alibaba", "/", 200, AK)
+    assert (refused["dialect"], refused["status"], refused["code"]) == ("alibaba", 400, "SignatureDoesNotMatch")
+    assert NUMBER not in caplog.text and SECRET not in caplog.text

@@ -8,6 +8,8 @@ bce-auth-v1 path, success and the negative suite, each answered in Baidu's own c
 from __future__ import annotations
 
 import base64
+import json
+import logging
 import threading
 from urllib.parse import urlencode
 
@@ -399,3 +401,19 @@ def test_open_gateway_serves_without_apps(serve):
     assert sdk(base, "any", "thing").bankcard(CARD)["result"]["bank_card_number"]
     refused = sdk(serve(apps={}, allow_unsigned=False), "any", "thing").bankcard(CARD)
     assert refused["error_code"] == 14
+
+
+def test_access_log_lines_without_card_data_or_secrets(serve, caplog):
+    base = serve()
+    with caplog.at_level(logging.INFO, logger="cardgate.access"):
+        client = sdk(base)
+        client.bankcard(CARD)
+        sdk(base, BCE_AK, "wrong").bankcard(CARD)
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "cardgate.access"]
+    token, card, refused_token, refused = lines
+    assert (token["dialect"], token["route"], token["status"], token["error"]) == ("baidu", baidu.TOKEN_PATH, 200, None)
+    assert card["route"] == baidu.BANKCARD_PATH and card["credential"] == API_KEY and card["error"] is None
+    assert refused_token["code"] == "invalid_client" and refused_token["status"] == 401
+    assert refused["code"] == "14" and refused["error"] == "14"
+    for secret in (NUMBER, SECRET_KEY, BCE_SK, client._authObj["access_token"]):
+        assert secret not in caplog.text
