@@ -14,25 +14,37 @@ import os
 import statistics
 import sys
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from tqdm import tqdm
+
 import bin_tables
-from engine.errors import EngineError, NumberUnreadableError
+from engine.errors import EngineError, ImageDecodeError, NumberUnreadableError
 from engine.types import ReadOptions
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
 
+def progress_bar(total: int):
+    """A progress bar on stderr (tqdm), drawn only when stderr is a terminal: a log gets none."""
+    return tqdm(total=total, unit="image", file=sys.stderr, disable=not sys.stderr.isatty(), dynamic_ncols=True)
+
+
+_bar = None  # progress()'s bar, from its first step to its last
+
+
 def progress(i: int, n: int, label: str = "") -> None:
-    """A one-line progress bar on stderr, only for interactive runs of many images."""
-    if n < 5 or not sys.stderr.isatty():
-        return
-    width = 30
-    done = int(width * i / n)
-    sys.stderr.write(f"\r[{'#' * done}{'.' * (width - done)}] {i}/{n} {label[:40]:40s}")
-    if i == n:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
+    """Step i (from 1) of n of the progress bar, `label` beside it."""
+    global _bar
+    if i == 1 or _bar is None:
+        _bar = progress_bar(n)
+    _bar.set_postfix_str(label[:40], refresh=False)
+    _bar.update(1)
+    if i >= n:
+        _bar.close()
+        _bar = None
 
 
 @dataclass
@@ -150,38 +162,126 @@ def mask(number: str | None) -> str | None:
     return number[:6] + "*" * max(0, len(number) - 10) + number[-4:] if len(number) > 10 else "*" * len(number)
 
 
-def iter_images(paths: list[str]):
+def iter_images(paths: list[str], problems: list[str] | None = None):
+    """The files given, and the images under each folder (sorted).
+
+    With `problems`, a path that does not exist or a folder without images is
+    described there instead of yielded.
+    """
     for p in paths:
         if os.path.isdir(p):
-            for root, _dirs, files in os.walk(p):
+            found = False
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
                 for name in sorted(files):
                     if name.lower().endswith(IMAGE_EXTS):
+                        found = True
                         yield os.path.join(root, name)
+            if not found and problems is not None:
+                problems.append(f"{p}: no images in this folder ({', '.join(IMAGE_EXTS)})")
+        elif problems is not None and not os.path.exists(p):
+            problems.append(f"{p}: no such file or folder")
         else:
             yield p
 
 
-def scan(engine, paths: list[str], fmt: str = "jsonl", out=sys.stdout, show_full: bool = False) -> int:
-    """One record per image: file, number, expiry, confidence, outline, ms, or the error."""
-    files = list(iter_images(paths))
-    writer = None
-    for i, path in enumerate(files, 1):
-        progress(i, len(files), os.path.basename(path))
-        t = time.perf_counter()
-        rec = {"file": path, "number": None, "expiry": None, "confidence": None, "outline": None, "ms": None, "error": None}
-        try:
-            with open(path, "rb") as f:
-                r = engine.read(f.read())
-            rec.update(number=r.number if show_full else mask(r.number), expiry=r.expiry.text if r.expiry else None,
-                       confidence=r.number_confidence, outline=[list(p) for p in r.card_quad])
-        except (EngineError, OSError) as exc:
-            rec["error"] = type(exc).__name__
-        rec["ms"] = round((time.perf_counter() - t) * 1000, 1)
-        if fmt == "csv":
-            if writer is None:
-                writer = csv.DictWriter(out, fieldnames=list(rec))
-                writer.writeheader()
-            writer.writerow({**rec, "outline": json.dumps(rec["outline"])})
+SCAN_FIELDS = ("file", "number", "valid", "expiry", "bank", "card_kind", "network",
+               "confidence", "warnings", "outline", "ms", "error")
+INVALID_NUMBER = "invalid_number"  # read, but the number fails Luhn or its BIN's lengths: not an answer
+
+
+def scan_one(engine, path: str, show_full: bool) -> tuple[dict, str | None]:
+    """(record, problem): problem is a line saying why the file could not be read, else None."""
+    started = time.perf_counter()
+    rec = dict.fromkeys(SCAN_FIELDS)
+    rec["file"] = path
+    problem = None
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        r = engine.read(data, ReadOptions())
+    except OSError as exc:
+        rec["error"] = type(exc).__name__
+        problem = f"{path}: cannot read ({exc.strerror or exc})"
+    except ImageDecodeError as exc:
+        rec["error"] = type(exc).__name__
+        problem = f"{path}: not an image that can be decoded ({str(exc) or type(exc).__name__})"
+    except EngineError as exc:
+        rec["error"] = type(exc).__name__
+    else:
+        bank = r.bank
+        rec.update(
+            number=r.number if show_full else mask(r.number),
+            valid=r.number_valid,
+            expiry=r.expiry.text if r.expiry else None,
+            bank=bank.bank_name if bank else None,
+            card_kind=bank.card_kind if bank else None,
+            network=bank.network if bank else None,
+            confidence=r.number_confidence,
+            warnings=list(r.warnings),
+            outline=[list(p) for p in r.card_quad],
+            error=None if r.number_valid else INVALID_NUMBER,
+        )
+    rec["ms"] = round((time.perf_counter() - started) * 1000, 1)
+    return rec, problem
+
+
+def csv_row(rec: dict) -> dict:
+    """A record as CSV cells: nothing is an empty cell, lists and booleans as JSON writes them."""
+    row = {}
+    for key, value in rec.items():
+        if value is None:
+            row[key] = ""
+        elif isinstance(value, (bool, list)):
+            row[key] = json.dumps(value, ensure_ascii=False)
         else:
-            out.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    return 0
+            row[key] = value
+    return row
+
+
+def scan_summary(read: int, invalid: int, refused: Counter, unreadable: int) -> str:
+    reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(refused.items()))
+    total = read + invalid + sum(refused.values()) + unreadable
+    return (f"{total} images: {read} read, {invalid} invalid number, {sum(refused.values())} refused"
+            f"{f' ({reasons})' if reasons else ''}, {unreadable} unreadable")
+
+
+def scan(engine, paths: list[str], fmt: str = "jsonl", out=None, show_full: bool = False,
+         jobs: int = 1, err=None) -> int:
+    """One record per image (file, number, valid, expiry, bank, card_kind, network, confidence,
+    warnings, outline, ms, error), then a summary line on `err`.
+
+    Exit status 1 when any input could not be read (a missing path, a folder without images,
+    a file that cannot be opened or decoded), each said in one line on `err`; else 0.
+    """
+    out = out or sys.stdout
+    err = err or sys.stderr
+    problems: list[str] = []
+    files = list(iter_images(paths, problems))
+    for problem in problems:
+        print(f"cardgate scan: {problem}", file=err)
+    writer = None
+    read = invalid = unreadable = 0
+    refused: Counter = Counter()
+    # Engine.read is thread-safe; map() yields in the order of `files`, whichever read ends first.
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, progress_bar(len(files)) as bar:
+        for rec, problem in pool.map(lambda path: scan_one(engine, path, show_full), files):
+            bar.update(1)
+            if problem:
+                unreadable += 1
+                bar.write(f"cardgate scan: {problem}", file=err)
+            elif rec["error"] == INVALID_NUMBER:
+                invalid += 1
+            elif rec["error"]:
+                refused[rec["error"]] += 1
+            else:
+                read += 1
+            if fmt == "csv":
+                if writer is None:
+                    writer = csv.DictWriter(out, fieldnames=SCAN_FIELDS)
+                    writer.writeheader()
+                writer.writerow(csv_row(rec))
+            else:
+                out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    print(f"cardgate scan: {scan_summary(read, invalid, refused, unreadable)}", file=err)
+    return 1 if problems or unreadable else 0

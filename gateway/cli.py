@@ -348,17 +348,44 @@ def add_check_config_command(subparsers) -> None:
     parser.set_defaults(func=check_config_command)
 
 
-def scan_command(args) -> int:
+def load_engine(command: str):
+    """The real engine, or None after saying in one line why it cannot be loaded."""
     from engine import Engine
-    from engine.evaluate import scan
 
-    return scan(Engine.load(), args.paths, fmt=args.format, show_full=args.show_full_numbers)
+    try:
+        return Engine.load()
+    except Exception as exc:  # no weights, engine not built, ...: say so without a trace
+        print(f"cardgate {command}: cannot load the engine: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
+
+
+def scan_command(args) -> int:
+    from engine.evaluate import iter_images, scan
+
+    engine = None
+    if any(True for _ in iter_images(args.paths, [])):  # with nothing to read, scan says so without the model
+        engine = load_engine("scan")
+        if engine is None:
+            return 1
+    return scan(engine, args.paths, fmt=args.format, show_full=args.show_full_numbers, jobs=args.jobs)
+
+
+def job_count(text: str) -> int:
+    """argparse type: a number of images read at once, at least 1."""
+    try:
+        jobs = int(text)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of jobs (1 or more)")
+    return jobs
 
 
 def add_scan_command(subparsers) -> None:
     parser = subparsers.add_parser("scan", help="read card images or folders, one record per image")
     parser.add_argument("paths", nargs="+", metavar="PATH")
     parser.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    parser.add_argument("--jobs", type=job_count, default=1, metavar="N", help="images read at once (threads); output keeps the input order")
     parser.add_argument("--show-full-numbers", action="store_true", help="print whole card numbers (default: first 6 + last 4)")
     parser.set_defaults(func=scan_command)
 
