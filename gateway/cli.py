@@ -393,10 +393,17 @@ def add_scan_command(subparsers) -> None:
 def eval_command(args) -> int:
     import json
 
-    from engine import Engine
     from engine.evaluate import evaluate, not_card_false_accepts
+    from gateway.migrate.labels import LabelsError, check_labels
 
-    engine = Engine.load()
+    try:
+        check_labels(args.labels)  # before the model loads: a wrong file costs one line
+    except LabelsError as exc:
+        print(f"cardgate eval: {exc}", file=sys.stderr)
+        return 2
+    engine = load_engine("eval")
+    if engine is None:
+        return 1
     report = evaluate(engine, args.labels)
     if args.not_card:
         report["not_a_card"] = not_card_false_accepts(engine)

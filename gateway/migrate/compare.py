@@ -29,7 +29,7 @@ import httpx
 
 from gateway.migrate import vendors
 from gateway.migrate.fields import comparison_record
-from gateway.migrate.labels import Label, load_labels, score, truth_record
+from gateway.migrate.labels import Label, LabelsError, check_labels, load_labels, score, truth_record
 from gateway.migrate.progress import Progress
 from gateway.migrate.report import write_report
 from gateway.migrate.upstream import send
@@ -159,10 +159,11 @@ def run(args) -> int:
     labels = None
     if args.labels:
         try:
-            labels = load_labels(args.labels)
-        except OSError as exc:
-            print(f"cardgate compare: cannot read labels {args.labels}: {exc.strerror}", file=sys.stderr)
+            check_labels(args.labels)
+        except LabelsError as exc:
+            print(f"cardgate compare: {exc}", file=sys.stderr)
             return 2
+        labels = load_labels(args.labels)
     paths = list(args.paths) or ([label.path for label in labels.values()] if labels else [])
     images = find_images(paths)
     if not images:

@@ -14,6 +14,12 @@ from dataclasses import dataclass
 from gateway.migrate.wire import Outcome, mask, normalize_expiry
 
 CARD_KINDS = ("full_card", "")
+COLUMNS = ("file", "kind", "card_number", "expiry")
+REQUIRED_COLUMNS = ("file", "card_number")
+
+
+class LabelsError(ValueError):
+    """What is wrong with a labels file, in one line."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,39 @@ def load_labels(tsv_path: str) -> dict[str, Label]:
             path = os.path.abspath(os.path.join(root, row["file"]))
             labels[path] = Label(path, kind, (row.get("card_number") or "").strip(), (row.get("expiry") or "").strip())
     return labels
+
+
+def check_labels(tsv_path: str) -> None:
+    """LabelsError unless `tsv_path` is a readable labels TSV whose card photos all exist.
+
+    Run before anything is read or sent, so that a wrong file is one line, not a trace
+    half-way through (or a silently empty set).
+    """
+    try:
+        with open(tsv_path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh, delimiter="\t"))
+    except OSError as exc:
+        raise LabelsError(f"cannot read labels {tsv_path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise LabelsError(f"{tsv_path}: not UTF-8 text") from None
+    header = [name.strip() for name in rows[0]] if rows else []
+    missing = [name for name in REQUIRED_COLUMNS if name not in header]
+    if missing:
+        comma = len(header) == 1 and "," in header[0]
+        raise LabelsError(
+            f"{tsv_path}: {'looks comma-separated' if comma else 'no ' + ' or '.join(missing) + ' column'}: "
+            f"labels are tab-separated, with a header line naming the columns {', '.join(COLUMNS)}"
+        )
+    root = os.path.dirname(os.path.abspath(tsv_path))
+    absent = []
+    for line, row in enumerate(rows[1:], 2):
+        fields = dict(zip(header, row))
+        if (fields.get("kind") or "").strip() in CARD_KINDS and fields.get("file"):
+            if not os.path.isfile(os.path.join(root, fields["file"])):
+                absent.append((line, fields["file"]))
+    if absent:
+        (line, name), more = absent[0], len(absent) - 1
+        raise LabelsError(f"{tsv_path} line {line}: no image {name} in {root}" + (f" (and {more} more missing)" if more else ""))
 
 
 def truth_record(label: Label) -> dict:

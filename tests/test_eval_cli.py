@@ -1,0 +1,64 @@
+"""`cardgate eval` (and compare's --labels): a labels file that is missing or not one is one line, exit 2.
+
+Every case is refused before the model loads, so these run without the engine's weights.
+"""
+from __future__ import annotations
+
+import pytest
+
+from gateway.cli import main
+
+HEADER = "file\tkind\tcard_number\texpiry\n"
+
+
+def eval_error(capsys, labels) -> str:
+    assert main(["eval", str(labels)]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and "Traceback" not in captured.err, captured.err
+    assert captured.out == ""
+    return lines[0]
+
+
+def test_a_missing_labels_file(tmp_path, capsys):
+    path = tmp_path / "nope.tsv"
+    assert eval_error(capsys, path) == f"cardgate eval: cannot read labels {path}: No such file or directory"
+
+
+def test_a_comma_separated_labels_file(tmp_path, capsys):
+    path = tmp_path / "labels.csv"
+    path.write_text("file,kind,card_number,expiry\nc1.jpg,full_card,6225760088888883,08/22\n", encoding="utf-8")
+    line = eval_error(capsys, path)
+    assert line.startswith(f"cardgate eval: {path}: looks comma-separated: labels are tab-separated")
+    assert "file, kind, card_number, expiry" in line
+
+
+@pytest.mark.parametrize("header, missing", [("file\tkind\texpiry\n", "card_number"), ("image\tnumber\n", "file or card_number")])
+def test_a_labels_file_without_the_columns(tmp_path, capsys, header, missing):
+    path = tmp_path / "labels.tsv"
+    path.write_text(header, encoding="utf-8")
+    assert eval_error(capsys, path).startswith(f"cardgate eval: {path}: no {missing} column: labels are tab-separated")
+
+
+def test_a_labelled_image_that_is_not_there(tmp_path, capsys):
+    (tmp_path / "c1.jpg").write_bytes(b"\xff\xd8")
+    path = tmp_path / "labels.tsv"
+    path.write_text(HEADER + "c1.jpg\tfull_card\t6225760088888883\t\n"
+                    "c2.jpg\tfull_card\t6225760088888883\t\nc3.jpg\tfull_card\t6225760088888883\t\n"
+                    "c9.jpg\tnumber_segment\t1234\t\n", encoding="utf-8")  # segments are not read: not checked
+    assert eval_error(capsys, path) == f"cardgate eval: {path} line 3: no image c2.jpg in {tmp_path} (and 1 more missing)"
+
+
+def test_a_labels_file_that_is_not_text(tmp_path, capsys):
+    path = tmp_path / "labels.tsv"
+    path.write_bytes(b"\xff\xd8\xff\xe0 a JPEG by mistake")
+    assert eval_error(capsys, path) == f"cardgate eval: {path}: not UTF-8 text"
+
+
+def test_compare_refuses_a_comma_separated_labels_file(tmp_path, capsys):
+    path = tmp_path / "labels.csv"
+    path.write_text("file,card_number\n", encoding="utf-8")
+    assert main(["compare", "--dialect", "hex", "--a", "http://127.0.0.1:1", "--b", "http://127.0.0.1:1",
+                 "--labels", str(path)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "looks comma-separated" in err[0]
