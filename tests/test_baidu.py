@@ -14,6 +14,7 @@ import threading
 from urllib.parse import urlencode
 
 import httpx
+import msgspec
 import pytest
 import respx
 
@@ -153,9 +154,10 @@ def test_settings_refuse_half_key_pairs():
 def test_direction_follows_the_card_top_edge():
     reading = make_reading(NUMBER)
     assert baidu.direction(reading) == 0
-    turned = reading.__class__(**{**{f: getattr(reading, f) for f in reading.__struct_fields__},
-                                  "card_quad": ((100.0, 900.0), (100.0, 100.0), (700.0, 100.0), (700.0, 900.0))})
+    turned = msgspec.structs.replace(reading, card_quad=((100.0, 900.0), (100.0, 100.0), (700.0, 100.0), (700.0, 900.0)))
     assert baidu.direction(turned) == 1  # top edge points up: turned 90 degrees counter-clockwise
+    upside_down = msgspec.structs.replace(reading, card_quad=((900.0, 700.0), (100.0, 700.0), (100.0, 100.0), (900.0, 100.0)))
+    assert baidu.direction(upside_down) == 2
 
 
 # --- the SDK end to end: the token path ---------------------------------------------------------

@@ -155,7 +155,8 @@ def test_myqcloud_signature_times_in_other_scripts_are_a_bad_signature(signed_cl
 @pytest.mark.parametrize(
     "dialect, path",
     [("tencent", "/"), ("myqcloud", "/ocr/bankcard"), ("huawei", "/v2/project/ocr/bankcard"),
-     ("facepp", "/cardpp/v1/ocrbankcard"), ("hex", "/hex/ocrapi/creditcardocr")],
+     ("facepp", "/cardpp/v1/ocrbankcard"), ("hex", "/hex/ocrapi/creditcardocr"),
+     ("baidu", "/rest/2.0/ocr/v1/bankcard"), ("alibaba", "/alibaba/")],
 )
 def test_a_client_gone_mid_body_is_neither_answered_nor_a_failure(app, caplog, dialect, path):
     caplog.set_level(logging.INFO)
@@ -180,6 +181,8 @@ URL_REQUESTS = {  # dialect -> (path, headers, body) asking for IMAGE_URL
     "huawei": ("/v2/project/ocr/bankcard", {"content-type": "application/json"}, json.dumps({"url": IMAGE_URL})),
     "facepp": ("/cardpp/v1/ocrbankcard", {"content-type": "application/x-www-form-urlencoded"}, f"image_url={IMAGE_URL}"),
     "hex": ("/hex/ocrapi/creditcardocr", {"content-type": "application/json"}, json.dumps({"url": IMAGE_URL})),
+    "baidu": ("/rest/2.0/ocr/v1/bankcard", {"content-type": "application/x-www-form-urlencoded"}, f"url={IMAGE_URL}"),
+    "alibaba": (f"/?Url={IMAGE_URL}", {"x-acs-action": "RecognizeBankCard", "x-acs-version": "2021-07-07"}, ""),
 }
 
 
