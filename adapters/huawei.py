@@ -1,29 +1,26 @@
 """Huawei Cloud OCR v2 bank card dialect: `POST /v2/{project_id}/ocr/bankcard`.
 
 Wire contract: vendor-specs/huawei-v2-bankcard.txt and clients/README.md §3
-(huaweicloudsdkocr). Auth is the SDK's `SDK-HMAC-SHA256` AK/SK signature, or an
-`X-Auth-Token` that must be one of the opaque tokens in the config (real IAM
-tokens cannot be validated offline). Errors are HTTP >= 400 with
+(huaweicloudsdkocr). Auth is the SDK's `SDK-HMAC-SHA256` AK/SK signature
+(adapters/huawei_auth.py), or an `X-Auth-Token` that must be one of the opaque
+tokens in the config (real IAM tokens cannot be validated offline). Errors are HTTP >= 400 with
 `{"error_code", "error_msg"}`; the request id travels in `X-Request-Id`, which
 the SDK copies into `response.x_request_id` / `exception.request_id`.
 """
 from __future__ import annotations
 
-import calendar
-import hashlib
 import hmac
 import json
 import logging
 import re
-import time
 import uuid
 from typing import Any
-from urllib.parse import quote, unquote
 
 import msgspec
 from starlette.responses import Response
 
 from adapters.base import DialectSettings, EngineCall, ImageLimits, ImageSource, IncomingRequest, Secret, VendorError, settings_from
+from adapters.huawei_auth import canonical_request, string_to_sign, verify_aksk  # noqa: F401  (this dialect's API too)
 from engine import errors as engine_errors
 from engine.types import CardReading, ReadOptions
 from gateway import errors as gw
@@ -85,114 +82,11 @@ _AUTH_REASONS = frozenset(
     }
 )
 
-ALGORITHM = "SDK-HMAC-SHA256"
-SIGNATURE_WINDOW_S = 15 * 60  # APIG: X-Sdk-Date within 15 minutes of the server clock
-_SDK_DATE_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z$")  # not \d, which takes any script's digits
-_AUTH_RE = re.compile(
-    r"^SDK-HMAC-SHA256\s+Access=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-fA-F]+)\s*$"
-)
-_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
-
 # Card kinds from the BIN table -> the words Huawei's `type` uses (借记卡, 信用卡, 准贷记卡, 预付费卡).
 _CARD_TYPES = {"借记卡": "借记卡", "贷记卡": "信用卡", "信用卡": "信用卡", "准贷记卡": "准贷记卡", "预付费卡": "预付费卡"}
 
 
-# --- signature ------------------------------------------------------------------
-
-
-def _header_bytes(value: str) -> bytes:
-    """A header value back to the bytes on the wire (servers decode them as latin-1)."""
-    try:
-        return value.encode("latin-1")
-    except UnicodeEncodeError:
-        return value.encode("utf-8")
-
-
-def canonical_uri(raw_path: bytes) -> str:
-    """Each segment url-decoded and re-encoded with quote(safe='~'), always ending in '/'."""
-    path = unquote(raw_path.decode("latin-1"))
-    uri = "/".join(quote(segment, safe="~") for segment in path.split("/"))
-    return uri if uri.endswith("/") else uri + "/"
-
-
-def canonical_query(query_string: bytes) -> str:
-    """(key, value) pairs decoded, sorted, each re-encoded with quote(safe='~')."""
-    if not query_string:
-        return ""
-    pairs = []
-    for item in query_string.decode("latin-1").split("&"):
-        if not item:
-            continue
-        key, _, value = item.partition("=")
-        pairs.append((unquote(key.replace("+", " ")), unquote(value.replace("+", " "))))
-    pairs.sort()
-    return "&".join(f"{quote(k, safe='~')}={quote(v, safe='~')}" for k, v in pairs)
-
-
-def canonical_request(req: IncomingRequest, signed_headers: list[str]) -> bytes:
-    """The SDK's CanonicalRequest, over the request exactly as received.
-
-    Raises VendorError when a signed header is missing or the body does not
-    match a declared X-Sdk-Content-Sha256.
-    """
-    lines = [
-        req.method.upper().encode(),
-        canonical_uri(req.raw_path).encode(),
-        canonical_query(req.query_string).encode(),
-    ]
-    for name in signed_headers:
-        value = req.header(name)
-        if value is None:
-            raise VendorError("APIG.0301", "verify aksk signature fail")
-        lines.append(name.encode() + b":" + _header_bytes(value).strip())
-    body_hash = hashlib.sha256(req.body).hexdigest() if req.body else _EMPTY_SHA256
-    declared = req.header("x-sdk-content-sha256")
-    # The SDK would put a declared hash (e.g. UNSIGNED-PAYLOAD) in place of the body
-    # hash. This API is JSON only, so the body must always be covered: a declared
-    # value is accepted only when it is the body's real hash.
-    if declared is not None and declared.strip().lower() != body_hash:
-        raise VendorError("APIG.0301", "verify aksk signature fail")
-    return b"\n".join(lines) + b"\n\n" + ";".join(signed_headers).encode() + b"\n" + body_hash.encode()
-
-
-def string_to_sign(sdk_date: str, canonical: bytes) -> bytes:
-    return f"{ALGORITHM}\n{sdk_date}\n{hashlib.sha256(canonical).hexdigest()}".encode()
-
-
-def parse_sdk_date(value: str) -> float:
-    """'20261121T192231Z' -> unix seconds (UTC)."""
-    if not _SDK_DATE_RE.match(value):
-        raise ValueError(value)
-    return float(calendar.timegm(time.strptime(value, "%Y%m%dT%H%M%SZ")))
-
-
-def verify_aksk(req: IncomingRequest, credentials: dict[str, str], now: float) -> str:
-    """Check an SDK-HMAC-SHA256 request; return its AK. Raises VendorError APIG.0301."""
-    authorization = (req.header("authorization") or "").strip()
-    match = _AUTH_RE.match(authorization)
-    if not match:
-        raise VendorError("APIG.0301", "unsupported signature algorithm")
-    access_key, signed_list, signature = match.groups()
-    signed_headers = signed_list.split(";")
-    if "x-sdk-date" not in signed_headers or "host" not in signed_headers:
-        raise VendorError("APIG.0301", "verify aksk signature fail")
-    sdk_date = (req.header("x-sdk-date") or "").strip()
-    try:
-        signed_at = parse_sdk_date(sdk_date)
-    except ValueError:
-        raise VendorError("APIG.0301", "invalid x-sdk-date") from None
-    if abs(now - signed_at) > SIGNATURE_WINDOW_S:
-        raise VendorError("APIG.0301", "request expired")
-    secret = credentials.get(access_key)
-    # Compute a signature even for an unknown AK, so timing does not tell which AKs exist.
-    key = (secret if secret is not None else "\x00unknown-ak").encode()
-    expected = hmac.new(key, string_to_sign(sdk_date, canonical_request(req, signed_headers)), hashlib.sha256)
-    matches = hmac.compare_digest(expected.hexdigest().encode(), signature.lower().encode())
-    if secret is None:
-        raise VendorError("APIG.0301", "verify aksk signature fail")
-    if not matches:
-        raise VendorError("APIG.0301", "verify aksk signature fail")
-    return access_key
+# --- tokens ---------------------------------------------------------------------
 
 
 def token_matches(token: str, tokens: list[str]) -> bool:

@@ -3,11 +3,8 @@
 Wire contract: vendor-specs/tencent-legacy-myqcloud-bankcard.md and
 clients/README.md §2. Also served under `/myqcloud/ocr/bankcard`.
 
-Auth is the multi-use signature in the `authorization` header:
-    base64( HMAC-SHA1(SecretKey, plain) [20 bytes] + plain ),
-    plain = "a=<appid>&b=<bucket>&k=<SecretId>&e=<expiry>&t=<now>&r=<rand>&f=..."
-The field set and order differ between clients, so the HMAC is checked over the
-embedded plaintext exactly as sent, never over a rebuilt string. Then: expiry
+Auth is the multi-use signature in the `authorization` header (adapters/myqcloud_auth.py),
+checked over the embedded plaintext exactly as sent. Then: expiry
 (`e`, a little grace for skew), the signing app is configured and owns the
 SecretId, the body's `appid` is the signed `a`, the body's `bucket` is the signed
 `b` when both are given. `e=0` marks a single-use signature: accepted once,
@@ -23,10 +20,6 @@ links to.
 """
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import json
 import logging
 import secrets
@@ -47,9 +40,9 @@ from adapters.base import (
     IncomingRequest,
     Secret,
     VendorError,
-    is_ascii_number,
     settings_from,
 )
+from adapters.myqcloud_auth import SINGLE_USE_WINDOW_S, decode_signature, verify  # noqa: F401  (decode_signature: this dialect's API too)
 from engine import errors as engine_errors
 from engine.types import CardReading, Quad, ReadOptions
 from gateway import errors as gw
@@ -62,11 +55,8 @@ NAME = "myqcloud"
 ROUTE_PATH = "/ocr/bankcard"
 PREFIX = "/myqcloud"
 
-EXPIRY_GRACE_S = 10  # clients sign with their own clock, and get_sign's default validity is only 30 s
-SINGLE_USE_WINDOW_S = 300
 REPLAY_CACHE_SIZE = 100_000
 MAX_URL_CHARS = 2048  # our bound for -1304 (parameter too long); the doc gives no number
-DIGEST_BYTES = 20  # HMAC-SHA1
 
 # The doc: each request body at most 6 MB, no GIF. (Its generic code 20 still
 # speaks of 1 MB per file, an older limit of the image service; the body limit
@@ -142,50 +132,7 @@ EXCEPTION_CODES: list[tuple[type[BaseException], int]] = [
 ITEM_NUMBER, ITEM_KIND, ITEM_NAME, ITEM_BANK, ITEM_EXPIRY = "卡号", "卡类型", "卡名字", "银行信息", "有效期"
 
 
-# --- the signature ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Signature:
-    digest: bytes  # the 20 HMAC-SHA1 bytes as sent
-    plain: bytes  # the signed text as sent
-    fields: dict[str, str]  # a, b, k, e, t, r, u, f ... as found
-
-    def get(self, name: str) -> str:
-        return self.fields.get(name, "")
-
-
-def decode_signature(header: str) -> Signature:
-    """Split `authorization` into digest and plaintext; VendorError 8 or 5 when it is not a signature."""
-    text = "".join(header.split())
-    text += "=" * (-len(text) % 4)  # some clients drop the padding
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise VendorError("8", "authorization is not base64") from None
-    if len(raw) <= DIGEST_BYTES:
-        raise VendorError("5", "signature too short")
-    digest, plain = raw[:DIGEST_BYTES], raw[DIGEST_BYTES:]
-    try:
-        text_plain = plain.decode("utf-8")
-    except UnicodeDecodeError:
-        raise VendorError("5", "signed text is not UTF-8") from None
-    fields: dict[str, str] = {}
-    for pair in text_plain.split("&"):
-        key, sep, value = pair.partition("=")
-        if not sep or key in fields:
-            raise VendorError("5", "malformed signed text")
-        fields[key] = value
-    for required in ("a", "k", "e"):
-        if not fields.get(required):
-            raise VendorError("5", f"signed text lacks {required}")
-    if not is_ascii_number(fields["e"]) or (fields.get("t") and not is_ascii_number(fields["t"])):
-        raise VendorError("5", "e/t not numbers")
-    return Signature(digest=digest, plain=plain, fields=fields)
-
-
-def signature_digest(secret_key: str, plain: bytes) -> bytes:
-    return hmac.new(secret_key.encode("utf-8"), plain, hashlib.sha1).digest()
+# --- single-use signatures ----------------------------------------------------------
 
 
 class ReplayCache:
@@ -420,22 +367,8 @@ class MyqcloudDialect:
         header = (req.header("authorization") or "").strip()
         if not header:
             raise VendorError("4", "no authorization header")
-        sign = decode_signature(header)
-        app = self.apps.get(sign.get("a"))
-        if app is None:
-            raise VendorError("10", "appid not configured")
-        if not hmac.compare_digest(sign.get("k").encode(), app.secret_id.encode()):
-            raise VendorError("11", "SecretId not found for this appid")
-        if not hmac.compare_digest(signature_digest(app.secret_key, sign.plain), sign.digest):
-            raise VendorError("5", "signature mismatch")
-        expiry = int(sign.get("e"))
-        single_use = expiry == 0
-        if single_use:
-            signed_at = int(sign.get("t") or 0)
-            if abs(now - signed_at) > SINGLE_USE_WINDOW_S:
-                raise VendorError("9", "single-use signature outside its window")
-        elif now > expiry + EXPIRY_GRACE_S:
-            raise VendorError("9", "signature expired")
+        sign = verify(header, self.apps, now)
+        app = self.apps[sign.get("a")]
 
         form = read_form(req)
         appid = form.fields.get("appid", "").strip()
@@ -449,7 +382,7 @@ class MyqcloudDialect:
         if app.buckets and signed_bucket and signed_bucket not in app.buckets:
             raise VendorError("16", "bucket not configured")
 
-        if single_use and not self.replays.first_use(sign.digest, signed_at + SINGLE_USE_WINDOW_S, now):
+        if sign.single_use and not self.replays.first_use(sign.digest, sign.signed_at + SINGLE_USE_WINDOW_S, now):
             raise VendorError("13", "single-use signature replayed")
         return sign.get("k")
 

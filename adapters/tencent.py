@@ -3,11 +3,11 @@
 Wire contract: vendor-specs/tencent-api3-BankCardOCR.txt and clients/README.md §1
 (tencentcloud-sdk-python-ocr). Also served under the `/tencent/` prefix.
 
-Auth: TC3-HMAC-SHA256 (`Authorization` header; POST JSON, GET query, and the
-`X-TC-Content-SHA256: UNSIGNED-PAYLOAD` variant) and the legacy HmacSHA1 /
-HmacSHA256 signatures carried in the form body (POST) or query string (GET).
-Both are recomputed over the bytes as received and compared in constant time;
-the client's timestamp must be within 300 s of our clock.
+Auth (adapters/tencent_auth.py): TC3-HMAC-SHA256 (`Authorization` header; POST
+JSON, GET query, and the `X-TC-Content-SHA256: UNSIGNED-PAYLOAD` variant) and the
+legacy HmacSHA1 / HmacSHA256 signatures carried in the form body (POST) or query
+string (GET), recomputed over the bytes as received; the client's timestamp must
+be within 300 s of our clock.
 
 Every answer is HTTP 200 with `Content-Type: application/json` exactly: a
 charset makes the SDK skip its error check and return an empty success model.
@@ -20,13 +20,10 @@ self-hosted gateway does not have). They stay in ERRORS so the table is whole.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import logging
 import re
 import uuid
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -40,8 +37,15 @@ from adapters.base import (
     IncomingRequest,
     Secret,
     VendorError,
-    is_ascii_number,
     settings_from,
+)
+from adapters.tencent_auth import (  # noqa: F401  (tc3_* and legacy_* are this dialect's API too)
+    legacy_signature,
+    legacy_string_to_sign,
+    tc3_canonical_requests,
+    tc3_signature,
+    verify_legacy,
+    verify_tc3,
 )
 from engine import errors as engine_errors
 from engine.types import (
@@ -63,8 +67,6 @@ NAME = "tencent"
 PREFIX = "/tencent"
 ACTION = "BankCardOCR"
 VERSION = "2018-11-19"
-SERVICE = "ocr"
-SIGNATURE_WINDOW_S = 300  # "Timestamp and server time cannot differ by more than five minutes"
 
 # The doc: ImageBase64 at most 7 MB after base64 (so the downloaded image too:
 # 7 MB of base64 is 5.25 MB of image), download within 3 s, PNG/JPG/JPEG/BMP,
@@ -200,134 +202,6 @@ def language(req: IncomingRequest | None) -> str:
         except VendorError:
             value = None
     return LANG_EN if isinstance(value, str) and value.strip().lower() == "en-us" else LANG_ZH
-
-
-# --- TC3-HMAC-SHA256 -----------------------------------------------------------
-
-_TC3_RE = re.compile(
-    r"^TC3-HMAC-SHA256\s+Credential=(?P<secret_id>[^/\s,]+)/(?P<date>\d{4}-\d{2}-\d{2})/(?P<service>[^/\s,]+)/tc3_request"
-    r"\s*,\s*SignedHeaders=(?P<signed>[A-Za-z0-9\-;]+)\s*,\s*Signature=(?P<signature>[0-9a-fA-F]{64})\s*$"
-)
-
-
-def _hmac256(key: bytes, msg: str) -> bytes:
-    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
-
-
-def tc3_signature(secret_key: str, date: str, service: str, string_to_sign: str) -> str:
-    k_date = _hmac256(("TC3" + secret_key).encode("utf-8"), date)
-    k_service = _hmac256(k_date, service)
-    k_signing = _hmac256(k_service, "tc3_request")
-    return hmac.new(k_signing, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-def tc3_canonical_requests(req: IncomingRequest, signed_headers: list[str]) -> list[str]:
-    """The canonical request(s) the client may have signed.
-
-    The SDK signs header values as sent; Tencent's doc says values are
-    lower-cased. Both are keyed by the secret, so accepting either is safe.
-    """
-    if req.method in ("GET", "HEAD"):
-        query, payload = req.query_string.decode("latin-1"), b""
-    else:
-        query, payload = "", req.body
-    if (req.header("x-tc-content-sha256") or "").strip() == "UNSIGNED-PAYLOAD":
-        payload = b"UNSIGNED-PAYLOAD"  # the SDK hashes the literal, it does not send it in place of the hash
-    payload_hash = hashlib.sha256(payload).hexdigest()
-    values = [(req.header(name) or "").strip() for name in signed_headers]
-    variants = [values, [v.lower() for v in values]]
-    requests = []
-    for variant in variants:
-        headers = "".join(f"{name}:{value}\n" for name, value in zip(signed_headers, variant))
-        canonical = "\n".join([req.method, "/", query, headers, ";".join(signed_headers), payload_hash])
-        if canonical not in requests:
-            requests.append(canonical)
-    return requests
-
-
-def verify_tc3(req: IncomingRequest, credentials: dict[str, str], now: float) -> str:
-    """Check a TC3-HMAC-SHA256 request; return its SecretId or raise VendorError(AuthFailure.*)."""
-    match = _TC3_RE.match((req.header("authorization") or "").strip())
-    if not match:
-        raise VendorError("AuthFailure.InvalidAuthorization", "malformed TC3 Authorization header")
-    signed_headers = match["signed"].lower().split(";")
-    if match["service"] != SERVICE or "content-type" not in signed_headers or "host" not in signed_headers:
-        raise VendorError("AuthFailure.InvalidAuthorization", "scope or SignedHeaders not acceptable")
-    timestamp_text = (req.header("x-tc-timestamp") or "").strip()
-    if not is_ascii_number(timestamp_text):
-        raise VendorError("AuthFailure.InvalidAuthorization", "X-TC-Timestamp missing or not a number")
-    timestamp = int(timestamp_text)
-    if abs(now - timestamp) > SIGNATURE_WINDOW_S:
-        raise VendorError("AuthFailure.SignatureExpire", f"timestamp {timestamp} vs now {int(now)}")
-    secret_id = match["secret_id"]
-    secret_key = credentials.get(secret_id)
-    if secret_key is None:
-        raise VendorError("AuthFailure.SecretIdNotFound", secret_id)
-    if req.header("x-tc-token"):
-        raise VendorError("AuthFailure.TokenFailure", "temporary credentials are not issued here")
-    date = match["date"]
-    if date != datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d"):
-        raise VendorError("AuthFailure.SignatureFailure", "credential date is not the UTC date of X-TC-Timestamp")
-    given = match["signature"].lower()
-    ok = False
-    for canonical in tc3_canonical_requests(req, signed_headers):
-        string_to_sign = "\n".join(
-            ["TC3-HMAC-SHA256", timestamp_text, f"{date}/{SERVICE}/tc3_request", hashlib.sha256(canonical.encode("utf-8")).hexdigest()]
-        )
-        # every variant is compared, so timing does not tell which one matched
-        ok |= hmac.compare_digest(tc3_signature(secret_key, date, SERVICE, string_to_sign), given)
-    if not ok:
-        raise VendorError("AuthFailure.SignatureFailure", "TC3 signature mismatch")
-    return secret_id
-
-
-# --- legacy HmacSHA1 / HmacSHA256 ----------------------------------------------
-
-_LEGACY_DIGESTS = {"HmacSHA1": hashlib.sha1, "HmacSHA256": hashlib.sha256}
-
-
-def legacy_string_to_sign(method: str, host: str, path: str, params: dict[str, str]) -> str:
-    """METHOD + Host + path + "?" + sorted k=v with the raw (decoded) values, `_` in keys read as `.`."""
-    fixed = {key.replace("_", "."): value for key, value in params.items() if key != "Signature"}
-    return f"{method}{host}{path}?" + "&".join(f"{key}={fixed[key]}" for key in sorted(fixed))
-
-
-def legacy_signature(secret_key: str, string_to_sign: str, method: str) -> str:
-    digest = hmac.new(secret_key.encode("utf-8"), string_to_sign.encode("utf-8"), _LEGACY_DIGESTS[method]).digest()
-    return base64.b64encode(digest).decode("ascii")
-
-
-def verify_legacy(req: IncomingRequest, params: dict[str, str], credentials: dict[str, str], now: float) -> str:
-    """Check a legacy form/query signature; return its SecretId or raise VendorError."""
-    for name in ("SecretId", "Signature", "Timestamp", "Nonce"):
-        if not params.get(name):
-            raise VendorError("MissingParameter", name)
-    timestamp_text = params["Timestamp"].strip()
-    if not is_ascii_number(timestamp_text):
-        raise VendorError("InvalidParameter", "Timestamp is not a number")
-    if abs(now - int(timestamp_text)) > SIGNATURE_WINDOW_S:
-        raise VendorError("AuthFailure.SignatureExpire", f"timestamp {timestamp_text} vs now {int(now)}")
-    secret_id = params["SecretId"]
-    secret_key = credentials.get(secret_id)
-    if secret_key is None:
-        raise VendorError("AuthFailure.SecretIdNotFound", secret_id)
-    if params.get("Token"):
-        raise VendorError("AuthFailure.TokenFailure", "temporary credentials are not issued here")
-    method = params.get("SignatureMethod") or "HmacSHA1"
-    if method not in _LEGACY_DIGESTS:
-        raise VendorError("AuthFailure.SignatureFailure", "unknown SignatureMethod")
-    host = req.header("host") or ""
-    # The SDK signs its own request path, "/". Under the /tencent/ prefix the
-    # client may have signed either the path it called or "/".
-    paths = [req.path] if req.path == "/" else [req.path, "/"]
-    given = params["Signature"]
-    ok = False
-    for path in paths:
-        expected = legacy_signature(secret_key, legacy_string_to_sign(req.method, host, path, params), method)
-        ok |= hmac.compare_digest(expected.encode("ascii"), given.encode("utf-8", "replace"))
-    if not ok:
-        raise VendorError("AuthFailure.SignatureFailure", "legacy signature mismatch")
-    return secret_id
 
 
 # --- rendering -------------------------------------------------------------------

@@ -7,26 +7,26 @@ gateway's own TOML file (`Credentials.from_config`): the first key of each
 vendor is used; a vendor without one is sent unsigned (served only when the
 gateway allows unsigned requests, i.e. bound to loopback).
 
-The signers are small re-implementations of the published algorithms
-(Tencent TC3-HMAC-SHA256, Huawei SDK-HMAC-SHA256, the myqcloud multi-use
-signature); tests/test_ops_bench.py checks the gateway accepts what they sign.
+Requests are signed by the adapters' own signers (adapters/<vendor>_auth.py: Tencent
+TC3-HMAC-SHA256, Huawei SDK-HMAC-SHA256, the myqcloud multi-use signature), the
+same canonicalisation the gateway verifies with; tests/test_ops_bench.py checks
+the gateway accepts what they sign.
 """
 from __future__ import annotations
 
 import base64
 import functools
-import hashlib
-import hmac
 import json
-import random
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
+
+from adapters import huawei_auth, myqcloud_auth, tencent_auth
 
 DIALECTS = ("tencent", "huawei", "facepp", "myqcloud", "hex")
 HUAWEI_PROJECT = "0123456789abcdef0123456789abcdef"
+MYQCLOUD_VALID_S = 300
 USER_AGENT = "cardgate-bench/0.1"
 
 
@@ -66,51 +66,6 @@ class Credentials:
         return creds
 
 
-# --- signers ------------------------------------------------------------------------------------
-
-
-def _sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def tc3_authorization(secret_id: str, secret_key: str, host: str, body: bytes, timestamp: int) -> str:
-    """Tencent TC3-HMAC-SHA256 over POST / with the SDK's signed headers (content-type;host)."""
-    date = datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d")
-    canonical = "\n".join(
-        ["POST", "/", "", f"content-type:application/json\nhost:{host}\n", "content-type;host", _sha256_hex(body)]
-    )
-    scope = f"{date}/ocr/tc3_request"
-    to_sign = f"TC3-HMAC-SHA256\n{timestamp}\n{scope}\n{_sha256_hex(canonical.encode())}"
-
-    def mac(key: bytes, msg: str) -> bytes:
-        return hmac.new(key, msg.encode(), hashlib.sha256).digest()
-
-    signing = mac(mac(mac(("TC3" + secret_key).encode(), date), "ocr"), "tc3_request")
-    signature = hmac.new(signing, to_sign.encode(), hashlib.sha256).hexdigest()
-    return f"TC3-HMAC-SHA256 Credential={secret_id}/{scope}, SignedHeaders=content-type;host, Signature={signature}"
-
-
-def huawei_authorization(ak: str, sk: str, path: str, headers: dict[str, str], body: bytes) -> str:
-    """Huawei SDK-HMAC-SHA256: every header given is signed (names lower-cased, sorted)."""
-    names = sorted(name.lower() for name in headers)
-    values = {name.lower(): value for name, value in headers.items()}
-    uri = "/".join(quote(segment, safe="~") for segment in path.split("/"))
-    if not uri.endswith("/"):
-        uri += "/"
-    canonical_headers = "".join(f"{name}:{values[name].strip()}\n" for name in names)
-    canonical = "\n".join(["POST", uri, "", canonical_headers, ";".join(names), _sha256_hex(body)])
-    to_sign = f"SDK-HMAC-SHA256\n{values['x-sdk-date']}\n{_sha256_hex(canonical.encode())}"
-    signature = hmac.new(sk.encode(), to_sign.encode(), hashlib.sha256).hexdigest()
-    return f"SDK-HMAC-SHA256 Access={ak}, SignedHeaders={';'.join(names)}, Signature={signature}"
-
-
-def myqcloud_authorization(appid: str, secret_id: str, secret_key: str, bucket: str, now: int, ttl: int = 300) -> str:
-    """The multi-use signature: base64(HMAC-SHA1(key, plain) + plain), in qcloud-image's layout."""
-    plain = f"a={appid}&b={bucket}&k={secret_id}&e={now + ttl}&t={now}&r={random.randint(0, 10**9)}&f="
-    digest = hmac.new(secret_key.encode(), plain.encode(), hashlib.sha1).digest()
-    return base64.b64encode(digest + plain.encode()).decode()
-
-
 # --- requests --------------------------------------------------------------------------------
 
 
@@ -128,7 +83,8 @@ def build_request(dialect: str, image: bytes, creds: Credentials, host: str, now
             "X-TC-Region": "ap-guangzhou",
         }
         if creds.tencent:
-            headers["Authorization"] = tc3_authorization(*creds.tencent, host, body, now_i)
+            signed = [("content-type", headers["Content-Type"]), ("host", host)]
+            headers["Authorization"] = tencent_auth.sign_tc3(*creds.tencent, "POST", signed, body, now_i)
         return "POST", "/", headers, body
     if dialect == "huawei":
         path = f"/v2/{HUAWEI_PROJECT}/ocr/bankcard"
@@ -139,10 +95,10 @@ def build_request(dialect: str, image: bytes, creds: Credentials, host: str, now
                 **headers,
                 "Host": host,
                 "X-Project-Id": HUAWEI_PROJECT,
-                "X-Sdk-Date": datetime.fromtimestamp(now_i, timezone.utc).strftime("%Y%m%dT%H%M%SZ"),
+                "X-Sdk-Date": huawei_auth.sdk_date(now_i),
             }
             headers = {k: v for k, v in signed.items() if k != "Host"}
-            headers["Authorization"] = huawei_authorization(*creds.huawei, path, signed, body)
+            headers["Authorization"] = huawei_auth.sign_aksk(*creds.huawei, "POST", path, "", list(signed.items()), body)
         elif creds.huawei_token:
             headers["X-Auth-Token"] = creds.huawei_token
         return "POST", path, headers, body
@@ -159,7 +115,8 @@ def build_request(dialect: str, image: bytes, creds: Credentials, host: str, now
             fields["bucket"] = bucket
         headers = {"Content-Type": "application/json"}
         if creds.myqcloud:
-            headers["Authorization"] = myqcloud_authorization(*creds.myqcloud[:3], bucket, now_i)
+            appid, secret_id, secret_key = creds.myqcloud[:3]
+            headers["Authorization"] = myqcloud_auth.sign(appid, bucket, secret_id, secret_key, now_i, MYQCLOUD_VALID_S)
         return "POST", "/ocr/bankcard", headers, json.dumps(fields).encode()
     if dialect == "hex":
         headers = {"Content-Type": "application/json"}

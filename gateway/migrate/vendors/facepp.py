@@ -8,11 +8,12 @@ from __future__ import annotations
 import secrets
 
 from adapters.base import IncomingRequest
-from gateway.migrate.settings import ShadowTable
 from adapters.facepp import request_fields
+from gateway.migrate.settings import ShadowTable
 from gateway.migrate.wire import Outcome, Reply, WireRequest, digits, endpoint, host_of, json_object, normalize_bank, unreadable
 
 REQUIRED = ("api_key", "api_secret")
+NO_CARD = "NO_CARD"  # Face++ answers "nothing readable" as 200 with an empty list; named so it compares as an outcome
 
 
 class Shadow(ShadowTable):
@@ -22,7 +23,6 @@ class Shadow(ShadowTable):
     api_secret: str = ""
 
     REQUIRED = REQUIRED
-NO_CARD = "NO_CARD"  # Face++ answers "nothing readable" as 200 with an empty list; named so it compares as an outcome
 
 
 def multipart(fields: list[tuple[str, bytes]], files: list[tuple[str, bytes]]) -> tuple[bytes, str]:

@@ -13,6 +13,7 @@ from gateway.migrate.settings import ShadowTable
 from gateway.migrate.wire import Outcome, Reply, WireRequest, endpoint, host_of, items_outcome, json_object, unreadable
 
 REQUIRED: tuple[str, ...] = ()
+PATH = "/hex/ocrapi/creditcardocr"
 
 
 class Shadow(ShadowTable):
@@ -20,7 +21,6 @@ class Shadow(ShadowTable):
 
     token: str = ""
     token_header: str = "Authorization"
-PATH = "/hex/ocrapi/creditcardocr"
 
 
 def signed_post(body: bytes, base_url: str, settings: dict) -> WireRequest:

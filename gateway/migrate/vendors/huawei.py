@@ -6,15 +6,13 @@ Settings: `access_key` + `secret_key` (or `token` for X-Auth-Token), and
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
-import time
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, urlsplit
 
 import msgspec
 
 from adapters.base import IncomingRequest
+from adapters.huawei_auth import sdk_date, sign_aksk
 from gateway.migrate.settings import ShadowTable
 from gateway.migrate.wire import (
     Outcome,
@@ -52,33 +50,13 @@ class Shadow(ShadowTable):
         return check_settings(msgspec.structs.asdict(self))
 
 
-def canonical_uri(path: str) -> str:
-    uri = "/".join(quote(unquote(segment), safe="~") for segment in path.split("/"))
-    return uri if uri.endswith("/") else uri + "/"
-
-
-def sign_aksk(method: str, url: str, headers: list[tuple[str, str]], body: bytes, access_key: str, secret_key: str) -> str:
-    """The Authorization header over every header given (names lower-cased, sorted)."""
-    signed = sorted((name.lower(), value.strip()) for name, value in headers)
-    names = ";".join(name for name, _ in signed)
-    parts = urlsplit(url)
-    canonical = "\n".join(
-        [method, canonical_uri(parts.path), parts.query]  # our URLs carry no query
-        + [f"{name}:{value}" for name, value in signed]
-        + ["", names, hashlib.sha256(body).hexdigest()]
-    )
-    sdk_date = dict(signed)["x-sdk-date"]
-    string_to_sign = f"SDK-HMAC-SHA256\n{sdk_date}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-    signature = hmac.new(secret_key.encode(), string_to_sign.encode(), hashlib.sha256).hexdigest()
-    return f"SDK-HMAC-SHA256 Access={access_key}, SignedHeaders={names}, Signature={signature}"
-
-
 def signed_post(body: bytes, base_url: str, project_id: str, settings: dict, now: float) -> WireRequest:
     url = endpoint(base_url, f"/v2/{quote(project_id, safe='')}/ocr/bankcard")
     headers = [("Content-Type", CONTENT_TYPE), ("Host", host_of(url)), ("User-Agent", USER_AGENT)]
     if settings.get("access_key") and settings.get("secret_key"):
-        headers.append(("X-Sdk-Date", time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))))
-        authorization = sign_aksk("POST", url, headers, body, str(settings["access_key"]), str(settings["secret_key"]))
+        headers.append(("X-Sdk-Date", sdk_date(now)))
+        parts = urlsplit(url)
+        authorization = sign_aksk(str(settings["access_key"]), str(settings["secret_key"]), "POST", parts.path, parts.query, headers, body)
         headers.append(("Authorization", authorization))
     else:
         headers.append(("X-Auth-Token", str(settings.get("token") or "")))

@@ -7,17 +7,16 @@ always JSON: an uploaded image part travels as base64.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
-import secrets
 
 from adapters.base import IncomingRequest
-from gateway.migrate.settings import ShadowTable
 from adapters.myqcloud import read_form
+from adapters.myqcloud_auth import sign
+from gateway.migrate.settings import ShadowTable
 from gateway.migrate.wire import Outcome, Reply, WireRequest, endpoint, host_of, items_outcome, json_object, unreadable
 
 REQUIRED = ("appid", "secret_id", "secret_key")
+SIGN_VALIDITY_S = 60
 
 
 class Shadow(ShadowTable):
@@ -29,23 +28,19 @@ class Shadow(ShadowTable):
     bucket: str = ""
 
     REQUIRED = REQUIRED
-SIGN_VALIDITY_S = 60
 
 
 def multi_use_sign(appid: str, bucket: str, secret_id: str, secret_key: str, now: float) -> str:
-    """base64(HMAC-SHA1(secret_key, plain) + plain), the layout of qcloud_image.Auth.get_sign."""
-    t = int(now)
-    plain = f"a={appid}&b={bucket}&k={secret_id}&e={t + SIGN_VALIDITY_S}&t={t}&r={secrets.randbelow(10**9)}&f="
-    digest = hmac.new(secret_key.encode(), plain.encode(), hashlib.sha1).digest()
-    return base64.b64encode(digest + plain.encode()).decode("ascii")
+    """A multi-use signature for the upstream, valid SIGN_VALIDITY_S."""
+    return sign(appid, bucket, secret_id, secret_key, now, SIGN_VALIDITY_S)
 
 
 def signed_post(fields: dict, base_url: str, settings: dict, now: float) -> WireRequest:
     appid, bucket = str(settings["appid"]), str(settings.get("bucket") or "")
     body = {"appid": appid, **({"bucket": bucket} if bucket else {}), **fields}
     url = endpoint(base_url, "/ocr/bankcard")
-    sign = multi_use_sign(appid, bucket, str(settings["secret_id"]), str(settings["secret_key"]), now)
-    headers = [("Content-Type", "application/json"), ("Host", host_of(url)), ("Authorization", sign)]
+    authorization = multi_use_sign(appid, bucket, str(settings["secret_id"]), str(settings["secret_key"]), now)
+    headers = [("Content-Type", "application/json"), ("Host", host_of(url)), ("Authorization", authorization)]
     return WireRequest("POST", url, headers, json.dumps(body).encode())
 
 

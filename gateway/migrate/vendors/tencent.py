@@ -8,17 +8,21 @@ the upstream. A TC3 JSON body is forwarded byte for byte.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
-from datetime import datetime, timezone
 
 from adapters.base import IncomingRequest
-from gateway.migrate.settings import ShadowTable
 from adapters.tencent import request_params
+from adapters.tencent_auth import sign_tc3
+from gateway.migrate.settings import ShadowTable
 from gateway.migrate.wire import Outcome, Reply, WireRequest, digits, endpoint, host_of, normalize_bank, normalize_expiry
 
 REQUIRED = ("secret_id", "secret_key")
+ACTION = "BankCardOCR"
+VERSION = "2018-11-19"
+# The action's own parameters; everything else in a legacy form (Signature, Nonce...) is the old signature's.
+PARAMS = ("ImageBase64", "ImageUrl", "RetBorderCutImage", "RetCardNoImage", "EnableCopyCheck",
+          "EnableReshootCheck", "EnableBorderCheck", "EnableQualityValue")
+BOOLEAN_PARAMS = PARAMS[2:]
 
 
 class Shadow(ShadowTable):
@@ -29,30 +33,6 @@ class Shadow(ShadowTable):
     region: str = ""  # X-TC-Region, when the upstream wants one
 
     REQUIRED = REQUIRED
-SERVICE = "ocr"
-ACTION = "BankCardOCR"
-VERSION = "2018-11-19"
-# The action's own parameters; everything else in a legacy form (Signature, Nonce...) is the old signature's.
-PARAMS = ("ImageBase64", "ImageUrl", "RetBorderCutImage", "RetCardNoImage", "EnableCopyCheck",
-          "EnableReshootCheck", "EnableBorderCheck", "EnableQualityValue")
-BOOLEAN_PARAMS = PARAMS[2:]
-
-
-def _hmac256(key: bytes, msg: str) -> bytes:
-    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
-
-
-def sign_tc3(body: bytes, host: str, secret_id: str, secret_key: str, timestamp: int) -> str:
-    """The Authorization header for a POST / with Content-Type application/json, signing content-type;host."""
-    date = datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d")
-    canonical = "\n".join(
-        ["POST", "/", "", f"content-type:application/json\nhost:{host}\n", "content-type;host", hashlib.sha256(body).hexdigest()]
-    )
-    scope = f"{date}/{SERVICE}/tc3_request"
-    string_to_sign = "\n".join(["TC3-HMAC-SHA256", str(timestamp), scope, hashlib.sha256(canonical.encode()).hexdigest()])
-    key = _hmac256(_hmac256(_hmac256(("TC3" + secret_key).encode(), date), SERVICE), "tc3_request")
-    signature = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
-    return f"TC3-HMAC-SHA256 Credential={secret_id}/{scope}, SignedHeaders=content-type;host, Signature={signature}"
 
 
 def signed_post(body: bytes, base_url: str, settings: dict, now: float, language: str = "zh-CN") -> WireRequest:
@@ -69,7 +49,8 @@ def signed_post(body: bytes, base_url: str, settings: dict, now: float, language
     ]
     if settings.get("region"):
         headers.append(("X-TC-Region", str(settings["region"])))
-    headers.append(("Authorization", sign_tc3(body, host, str(settings["secret_id"]), str(settings["secret_key"]), timestamp)))
+    signed = [("content-type", "application/json"), ("host", host)]
+    headers.append(("Authorization", sign_tc3(str(settings["secret_id"]), str(settings["secret_key"]), "POST", signed, body, timestamp)))
     return WireRequest("POST", url, headers, body)
 
 
