@@ -68,8 +68,10 @@ def test_compare_tencent_with_labels(tmp_path, live_gateway, images, capsys):
     rc = main(["compare", "--dialect", "tencent", "--a", a, "--b", b, "--credentials", creds,
                "--labels", str(labels), "--out", str(out), str(folder)])
     assert rc == 0
-    err = capsys.readouterr().err
-    assert "compare 3/3" in err
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"side a ({a.split('//')[1]}): 3 of 3 read"
+    assert err[1] == f"side b ({b.split('//')[1]}): 3 of 3 read"
+    assert err[2].startswith("3 images, all fields agree on 2; report: ")
 
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     summary, records = report["summary"], report["records"]
@@ -108,14 +110,52 @@ def test_compare_signs_every_dialect(tmp_path, live_gateway, images, dialect):
     assert len(engine.calls) == 2
 
 
-def test_compare_counts_an_unreachable_side(tmp_path, live_gateway, images):
+def test_compare_counts_an_unreachable_side_and_exits_1(tmp_path, live_gateway, images, capsys):
     folder, _ = images
     url = live_gateway(create_app({"hex": {}}, FakeEngine(number_from_image=True)))
+    down = closed_port_url()
     out = tmp_path / "out"
-    assert main(["compare", "--dialect", "hex", "--a", url, "--b", closed_port_url(), "--out", str(out), str(folder)]) == 0
+    assert main(["compare", "--dialect", "hex", "--a", url, "--b", down, "--out", str(out), str(folder)]) == 1
     summary = json.loads((out / "report.json").read_text())["summary"]
     assert summary["sides"]["b"]["failures"] == 3 and summary["sides"]["b"]["failure_reasons"] == {"connect": 3}
     assert summary["sides"]["a"]["failures"] == 0 and summary["compared"] == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[:2] == [f"side a ({url.split('//')[1]}): 3 of 3 read", f"side b ({down.split('//')[1]}): 0 of 3 read; connect 3"]
+    assert err[2].startswith("cardgate compare: side b read none of the 3 images; report: ")
+
+
+def test_compare_exits_1_when_every_answer_of_a_side_is_a_signature_failure(tmp_path, live_gateway, images, capsys):
+    folder, _ = images
+    a = live_gateway(create_app({"tencent": {"credentials": {"AKIDA": "secret-a"}}}, FakeEngine(number_from_image=True), allow_unsigned=False))
+    b = live_gateway(create_app({"tencent": {"credentials": {"AKIDB": "secret-b"}}}, FakeEngine(number_from_image=True), allow_unsigned=False))
+    creds = write_credentials(tmp_path / "creds.toml", "tencent", {"secret_id": "AKIDA", "secret_key": "secret-a"},
+                              {"secret_id": "AKIDB", "secret_key": "not-secret-b"})
+    rc = main(["compare", "--dialect", "tencent", "--a", a, "--b", b, "--credentials", creds, "--out", str(tmp_path / "out"), str(folder)])
+    assert rc == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[1] == f"side b ({b.split('//')[1]}): 0 of 3 read; AuthFailure.SignatureFailure 3"
+    assert "side b read none of the 3 images" in err[2]
+
+
+@pytest.mark.parametrize("flag", ["--a", "--b"])
+def test_compare_refuses_a_url_without_a_scheme(tmp_path, images, capsys, flag):
+    folder, _ = images
+    urls = {"--a": "http://127.0.0.1:1", "--b": "http://127.0.0.1:1", flag: "127.0.0.1:8080"}
+    assert main(["compare", "--dialect", "hex", *(x for kv in urls.items() for x in kv), "--out", str(tmp_path / "out"), str(folder)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"cardgate compare: {flag} '127.0.0.1:8080' is not an http(s) URL (e.g. http://127.0.0.1:8080)"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+def test_compare_refuses_an_image_path_that_does_not_exist(tmp_path, live_gateway, images, capsys):
+    folder, _ = images
+    engine = FakeEngine(number_from_image=True)
+    url = live_gateway(create_app({"hex": {}}, engine))
+    missing = tmp_path / "nope.jpg"
+    assert main(["compare", "--dialect", "hex", "--a", url, "--b", url, "--out", str(tmp_path / "out"), str(folder), str(missing)]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"cardgate compare: {missing}: no such file or folder"]
+    assert engine.calls == [] and not (tmp_path / "out").exists()  # nothing was sent
 
 
 def test_compare_with_thumbnails(tmp_path, live_gateway):

@@ -24,13 +24,15 @@ import os
 import sys
 import time
 import tomllib
+from collections import Counter
+from urllib.parse import urlsplit
 
 import httpx
+from tqdm import tqdm
 
 from gateway.migrate import vendors
 from gateway.migrate.fields import comparison_record
 from gateway.migrate.labels import Label, LabelsError, check_labels, load_labels, score, truth_record
-from gateway.migrate.progress import Progress
 from gateway.migrate.report import write_report
 from gateway.migrate.upstream import send
 from gateway.migrate.wire import Outcome, Reply
@@ -39,11 +41,24 @@ IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 SIDES = ("a", "b")
 
 
-def find_images(paths: list[str]) -> list[str]:
-    """Files as given, and the images under each folder (sorted), without duplicates."""
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be a side's base URL, or None."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return f"{url!r} is not an http(s) URL (e.g. http://127.0.0.1:8080)"
+    return None
+
+
+def find_images(paths: list[str], missing: list[str] | None = None) -> list[str]:
+    """Files as given, and the images under each folder (sorted), without duplicates.
+
+    With `missing`, the paths that do not exist go there instead.
+    """
     found: list[str] = []
     for path in paths:
-        if os.path.isdir(path):
+        if missing is not None and not os.path.exists(path):
+            missing.append(path)
+        elif os.path.isdir(path):
             for root, dirs, files in os.walk(path):
                 dirs.sort()
                 found += [os.path.join(root, name) for name in sorted(files) if name.lower().endswith(IMAGE_EXTS)]
@@ -102,7 +117,7 @@ async def compare_images(
     labels: dict[str, Label] | None = None,
     concurrency: int = 4,
     timeout_s: float = 30.0,
-    progress: Progress | None = None,
+    progress: tqdm | None = None,
     base_dir: str | None = None,
     thumbnails: dict[str, str] | None = None,
 ) -> list[dict]:
@@ -137,15 +152,38 @@ async def compare_images(
                     if uri:
                         thumbnails[record_id] = uri
             if progress is not None:
-                progress.advance(record_id)
+                progress.set_postfix_str(record_id[-40:], refresh=False)
+                progress.update(1)
             return record
 
     async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as http:
         return list(await asyncio.gather(*(one(path, http) for path in images)))
 
 
+def side_answers(records: list[dict], side: str) -> Counter:
+    """How each of the side's answers ended: "read", a vendor error code, or why none came back."""
+    answers: Counter = Counter()
+    for record in records:
+        data = record["sides"][side]
+        answers[data.get("failure") or data.get("error_code") or "read"] += 1
+    return answers
+
+
+def side_line(side: str, url: str, answers: Counter) -> str:
+    """side b (127.0.0.1:8081): 0 of 3 read; connect 3"""
+    total, read = sum(answers.values()), answers["read"]
+    others = "; ".join(f"{reason} {n}" for reason, n in answers.most_common() if reason != "read")
+    host = urlsplit(url).netloc.rpartition("@")[2]  # never a password given in the URL
+    return f"side {side} ({host}): {read} of {total} read" + (f"; {others}" if others else "")
+
+
 def run(args) -> int:
-    """The `cardgate compare` subcommand."""
+    """The `cardgate compare` subcommand. Exit 1 when a side read none of the images."""
+    for side, url in (("a", args.a), ("b", args.b)):
+        problem = url_problem(url)
+        if problem:
+            print(f"cardgate compare: --{side} {problem}", file=sys.stderr)
+            return 2
     try:
         credentials = load_credentials(args.credentials)
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -165,11 +203,16 @@ def run(args) -> int:
             return 2
         labels = load_labels(args.labels)
     paths = list(args.paths) or ([label.path for label in labels.values()] if labels else [])
-    images = find_images(paths)
+    missing: list[str] = []
+    images = find_images(paths, missing)
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        print(f"cardgate compare: {missing[0]}: no such file or folder{more}", file=sys.stderr)
+        return 2
     if not images:
         print("cardgate compare: no images given or found", file=sys.stderr)
         return 2
-    progress = Progress(len(images), label="compare")
+    progress = tqdm(total=len(images), desc="compare", unit="image", file=sys.stderr, disable=not sys.stderr.isatty())
     thumbnails: dict[str, str] | None = {} if args.thumbnails else None
     records = asyncio.run(
         compare_images(
@@ -185,8 +228,19 @@ def run(args) -> int:
             thumbnails=thumbnails,
         )
     )
+    progress.close()
     title = f"cardgate compare ({args.dialect}): a = {args.a}, b = {args.b}"
     json_path, html_path = write_report(args.out, records, title, thumbnails)
+    urls = {"a": args.a, "b": args.b}
+    answers = {side: side_answers(records, side) for side in SIDES}
+    for side in SIDES:
+        print(side_line(side, urls[side], answers[side]), file=sys.stderr)
+    blind = [side for side in SIDES if not answers[side]["read"]]
+    if blind:
+        # Nothing to compare: a side that is down, refuses the signature or is not this dialect.
+        print(f"cardgate compare: side {' and '.join(blind)} read none of the {len(records)} images; "
+              f"report: {html_path} and {json_path}", file=sys.stderr)
+        return 1
     agree = sum(1 for r in records if r["agree"])
     print(f"{len(records)} images, all fields agree on {agree}; report: {html_path} and {json_path}", file=sys.stderr)
     return 0
