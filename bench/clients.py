@@ -8,7 +8,8 @@ vendor is used; a vendor without one is sent unsigned (served only when the
 gateway allows unsigned requests, i.e. bound to loopback).
 
 Requests are signed by the adapters' own signers (adapters/<vendor>_auth.py: Tencent
-TC3-HMAC-SHA256, Huawei SDK-HMAC-SHA256, the myqcloud multi-use signature), the
+TC3-HMAC-SHA256, Huawei SDK-HMAC-SHA256, the myqcloud multi-use signature, Baidu
+bce-auth-v1 or a token as its token endpoint issues it, Alibaba ACS3-HMAC-SHA256), the
 same canonicalisation the gateway verifies with; tests/test_ops_bench.py checks
 the gateway accepts what they sign.
 """
@@ -22,9 +23,10 @@ import uuid
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from adapters import huawei_auth, myqcloud_auth, tencent_auth
+from adapters import alibaba_auth, baidu_auth, huawei_auth, myqcloud_auth, tencent_auth
 
-DIALECTS = ("tencent", "huawei", "facepp", "myqcloud", "hex")
+DIALECTS = ("tencent", "huawei", "facepp", "myqcloud", "hex", "baidu", "alibaba")
+BAIDU_PATH = "/rest/2.0/ocr/v1/bankcard"
 HUAWEI_PROJECT = "0123456789abcdef0123456789abcdef"
 MYQCLOUD_VALID_S = 300
 USER_AGENT = "cardgate-bench/0.1"
@@ -38,6 +40,9 @@ class Credentials:
     facepp: tuple[str, str] | None = None  # (api_key, api_secret)
     myqcloud: tuple[str, str, str, str] | None = None  # (appid, secret_id, secret_key, bucket)
     hex_token: tuple[str, str] | None = None  # (header name, token)
+    baidu: tuple[str, str] | None = None  # bce-auth-v1 (AK, SK)
+    baidu_token: str | None = None  # else an access token, minted as /oauth/2.0/token would
+    alibaba: tuple[str, str] | None = None  # (AccessKeyId, AccessKeySecret)
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -63,6 +68,14 @@ class Credentials:
         token = hexcfg.token or next(iter(hexcfg.tokens), None)
         if token:
             creds.hex_token = (hexcfg.token_header, token)
+        baidu_app = first(dialects["baidu"].apps)
+        if baidu_app:
+            app_id, keys = baidu_app
+            if keys.access_key:
+                creds.baidu = (keys.access_key, keys.secret_access_key)
+            else:
+                creds.baidu_token = baidu_auth.mint_token(app_id, keys.api_key, keys.secret_key, time.time())
+        creds.alibaba = first(dialects["alibaba"].credentials)
         return creds
 
 
@@ -124,6 +137,29 @@ def build_request(dialect: str, image: bytes, creds: Credentials, host: str, now
             headers[creds.hex_token[0]] = creds.hex_token[1]
         body = json.dumps({"image": b64, "session_id": uuid.uuid4().hex[:12]}).encode()
         return "POST", "/hex/ocrapi/creditcardocr", headers, body
+    if dialect == "baidu":
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        query = "aipSdk=python"
+        if creds.baidu:
+            headers["x-bce-date"] = baidu_auth.bce_timestamp(now_i)
+            signed = {"host": host, "x-bce-date": headers["x-bce-date"]}
+            headers["Authorization"] = baidu_auth.sign(*creds.baidu, "POST", BAIDU_PATH, query, signed,
+                                                       ["host", "x-bce-date"], now_i)
+        elif creds.baidu_token:
+            query += "&access_token=" + creds.baidu_token
+        return "POST", f"{BAIDU_PATH}?{query}", headers, _urlencoded((("image", b64),))
+    if dialect == "alibaba":
+        headers = {
+            "content-type": "application/octet-stream",
+            "x-acs-action": "RecognizeBankCard",
+            "x-acs-version": "2021-07-07",
+            "x-acs-date": alibaba_auth.acs_date(now_i),
+            "x-acs-signature-nonce": uuid.uuid4().hex,
+        }
+        if creds.alibaba:
+            headers = alibaba_auth.sign(*creds.alibaba, "POST", "/", "", {**headers, "host": host}, image)
+            del headers["host"]  # sent by the HTTP client, as signed
+        return "POST", "/", headers, image
     raise ValueError(f"unknown dialect {dialect!r}")
 
 
@@ -162,6 +198,10 @@ def outcome(dialect: str, status: int, body: bytes) -> tuple[bool, str]:
     if dialect == "hex":
         code = data.get("errorcode")
         return code == 0, "ok" if code == 0 else str(code)
+    if dialect == "baidu":  # every answer is a 200: the error is in the body
+        return "result" in data and "error_code" not in data, str(data.get("error_code", "ok"))
+    if dialect == "alibaba":
+        return status == 200 and "Data" in data, data.get("Code", "ok")
     raise ValueError(dialect)
 
 
@@ -172,4 +212,6 @@ BUSY_CODES = {
     "facepp": {"CONCURRENCY_LIMIT_EXCEEDED"},
     "myqcloud": {"15"},
     "hex": {"-5208"},
+    "baidu": {"18"},
+    "alibaba": {"Throttling", "Throttling.User"},
 }

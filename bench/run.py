@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", required=True, metavar="DIR")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--dialects", default=",".join(DIALECTS), help="comma-separated, default all five")
+    parser.add_argument("--dialects", default=",".join(DIALECTS), help="comma-separated, default all")
     parser.add_argument("--config", metavar="TOML", help="the gateway's config: credentials to sign with")
     parser.add_argument("--pid", type=int, help="gateway process id: peak memory of it and its workers from /proc")
     parser.add_argument("--max-images", type=int, default=200)

@@ -23,6 +23,11 @@ secret_id = "AKIDMYQ"
 secret_key = "myq-secret"
 [hex]
 token = "hex-token"
+[baidu.apps.12345678]
+access_key = "baidu-ak"
+secret_access_key = "baidu-sk"
+[alibaba.credentials]
+LTAIBENCH = "alibaba-secret"
 """
 
 
@@ -48,7 +53,7 @@ def test_short_bench_run_against_a_signed_gateway(live_gateway, images, tmp_path
     assert f"{os.cpu_count()} CPUs" in report["cpu"]  # figures carry the machine they came from
     overall = report["overall"]
     assert overall["requests"] > 5 and overall["ok"] == overall["requests"], overall["codes"]
-    assert set(report["per_dialect"]) == {"tencent", "huawei", "facepp", "myqcloud", "hex"}
+    assert set(report["per_dialect"]) == {"tencent", "huawei", "facepp", "myqcloud", "hex", "baidu", "alibaba"}
     assert all(s["ok"] > 0 for s in report["per_dialect"].values())
     assert overall["engine_mean_ms"] >= 0 and overall["overhead_end_to_end_p95_ms"] > 0
     metrics = report["server_metrics"]

@@ -193,6 +193,8 @@ SIGNED = {
     "facepp": {"credentials": {"fpp-key": "fpp-secret", "fpp-other": "other-secret"}},
     "myqcloud": {"apps": {"1250000000": {"secret_id": "AKIDMYQ", "secret_key": "myq-secret"}}},
     "hex": {"token": "hex-token"},
+    "baidu": {"apps": {"12345678": {"access_key": "baidu-ak", "secret_access_key": "baidu-sk"}}},
+    "alibaba": {"credentials": {"LTAIBENCH": "alibaba-secret"}},
 }
 
 
@@ -203,7 +205,7 @@ def test_per_credential_rate_limit_answers_each_vendors_throttling_error(live_ga
     url = live_gateway(app)
     creds = Credentials.from_config(with_defaults(SIGNED))
     throttled = {"tencent": "RequestLimitExceeded", "huawei": "APIG.0308", "facepp": "CONCURRENCY_LIMIT_EXCEEDED",
-                 "myqcloud": "15", "hex": "-5208"}
+                 "myqcloud": "15", "hex": "-5208", "baidu": "18", "alibaba": "Throttling.User"}
     for dialect in DIALECTS:
         first, second, third = (send(url, dialect, creds, now[0]) for _ in range(3))
         assert outcome(dialect, *_answer(first))[0] and outcome(dialect, *_answer(second))[0], dialect
@@ -259,7 +261,7 @@ def test_rate_limit_config_errors_name_the_key(table, key):
 # --- graceful shutdown ----------------------------------------------------------------------------
 
 DRAINING = {"tencent": "RequestLimitExceeded", "huawei": "ModelArts.4403", "facepp": "INTERNAL_ERROR",
-            "myqcloud": "202", "hex": "-5208"}
+            "myqcloud": "202", "hex": "-5208", "baidu": "2", "alibaba": "ServiceUnavailable"}
 
 
 def test_drain_finishes_in_flight_requests_and_refuses_new_ones(live_gateway):
