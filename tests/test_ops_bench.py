@@ -81,3 +81,21 @@ def test_histogram_quantile_interpolates_between_scrapes():
     after = dict([sample("0.001", 50), sample("0.01", 100), sample("+Inf", 100)])
     assert bench_run.histogram_quantile(before, after, name, 0.5) == pytest.approx(0.001)
     assert bench_run.histogram_quantile(before, after, name, 0.95) == pytest.approx(0.001 + 0.009 * 0.9)
+
+
+def test_baidu_without_a_bce_key_pair_is_sent_with_a_token_the_gateway_takes():
+    from starlette.testclient import TestClient
+
+    from bench.clients import Credentials, build_request, outcome
+
+    config = {"baidu": {"apps": {"12345678": {"api_key": "baidu-api-key", "secret_key": "baidu-secret"}}}}
+    creds = Credentials.from_config(config)
+    assert creds.baidu is None and creds.baidu_token.endswith("-12345678")
+    client = TestClient(create_app(config, FakeEngine(), allow_unsigned=False))
+    method, path, headers, body = build_request("baidu", photo(480, 300), creds, "testserver")
+    answer = client.request(method, path, headers=headers, content=body)
+    assert outcome("baidu", answer.status_code, answer.content) == (True, "ok"), answer.text
+    forged = Credentials(baidu_token=creds.baidu_token.replace(".2592000.", ".2592001."))
+    method, path, headers, body = build_request("baidu", photo(480, 300), forged, "testserver")
+    refused = client.request(method, path, headers=headers, content=body)
+    assert outcome("baidu", refused.status_code, refused.content) == (False, "110")
