@@ -25,6 +25,7 @@ import sys
 import time
 
 from gateway.config import Config, ConfigError, dialects_without_credentials, enabled_dialects, load_config
+from gateway.logs import configure_logging
 from gateway.migrate.commands import add_compare_command, add_report_command
 
 log = logging.getLogger("cardgate.cli")
@@ -60,11 +61,6 @@ def decide_unsigned(config: Config, host: str, insecure: bool) -> tuple[bool, li
     elif missing:
         warnings.append(f"no credentials configured for {', '.join(missing)}: their requests will be refused")
     return allow_unsigned, warnings, None
-
-
-def configure_logging(level: str) -> None:
-    # The access log lines are JSON already: print the message alone.
-    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(message)s")
 
 
 def warm_up(engine) -> float:
@@ -124,7 +120,7 @@ def serve_command(args: argparse.Namespace) -> int:
     config = read_config(args.config)
     if config is None:
         return 2
-    configure_logging(config.log.level)
+    configure_logging(config.log.level, config.log.format)
     allow_unsigned, warnings, refusal = decide_unsigned(config, args.host, args.insecure)
     if refusal:
         log.error(refusal)
@@ -132,7 +128,7 @@ def serve_command(args: argparse.Namespace) -> int:
     # Before the warnings and the model load: a mistake here is all the user needs to read.
     problem = bind_problem(args.host, args.port)
     if problem:
-        print(f"cardgate: cannot listen on {address(args.host, args.port)}: {problem}", file=sys.stderr)
+        log.error("cannot listen on %s: %s", address(args.host, args.port), problem)
         return 1
     for warning in warnings:
         log.warning(warning)
@@ -227,7 +223,7 @@ def _worker_main(options: dict, allow_unsigned: bool) -> None:
     """Entry point of each worker process (--workers > 1)."""
     args = argparse.Namespace(**options)
     config = load_config(args.config)
-    configure_logging(config.log.level)
+    configure_logging(config.log.level, config.log.format)
     sys.exit(serve_one(args, config, allow_unsigned, reuse_port=True))
 
 

@@ -67,6 +67,7 @@ class Metrics(Table):
 
 class Log(Table):
     level: Literal[_LOG_LEVEL_NAMES] = "INFO"  # type: ignore[valid-type]
+    format: Literal["json", "text"] = "json"  # json: one object per line, for log collectors; text: for a terminal
 
 
 class GatewayTables(Table):

@@ -8,7 +8,6 @@ bce-auth-v1 path, success and the negative suite, each answered in Baidu's own c
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import threading
 from urllib.parse import urlencode
@@ -411,7 +410,7 @@ def test_access_log_lines_without_card_data_or_secrets(serve, caplog):
         client = sdk(base)
         client.bankcard(CARD)
         sdk(base, BCE_AK, "wrong").bankcard(CARD)
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "cardgate.access"]
+    lines = [r.fields for r in caplog.records if r.name == "cardgate.access"]
     token, card, refused_token, refused = lines
     assert (token["dialect"], token["route"], token["status"], token["error"]) == ("baidu", baidu.TOKEN_PATH, 200, None)
     assert card["route"] == baidu.BANKCARD_PATH and card["credential"] == API_KEY and card["error"] is None

@@ -285,7 +285,7 @@ def test_metrics_and_access_log_carry_the_facepp_code(caplog):
         response = client.post("/cardpp/v1/ocrbankcard", data=data)
     assert response.status_code == 400
     assert response.json()["error_message"] == "IMAGE_ERROR_UNSUPPORTED_FORMAT:image_base64"
-    access = [json.loads(r.getMessage()) for r in caplog.records if r.name == "cardgate.access"]
+    access = [r.fields for r in caplog.records if r.name == "cardgate.access"]
     assert [line["code"] for line in access] == ["IMAGE_ERROR_UNSUPPORTED_FORMAT"]
     metrics = parse_text(client.get("/metrics").text)
     labels = frozenset({"dialect": "facepp", "status": "400", "code": "IMAGE_ERROR_UNSUPPORTED_FORMAT"}.items())

@@ -23,6 +23,7 @@ from gateway.app import create_app, safe_render_error
 from gateway.body import read_body
 from gateway.cli import decide_unsigned, main as cli_main
 from gateway.config import ConfigError, has_credentials, load_config, with_defaults
+from gateway.logs import JsonFormatter
 from gateway.images import (
     check_image,
     decode_base64_strict,
@@ -662,6 +663,7 @@ def test_load_dialects_skips_disabled_and_missing(monkeypatch):
 
 
 def test_access_log_is_one_json_line_without_card_data(caplog):
+    """Each line as gateway.logs writes it: time, level, logger, message, then the request fields."""
     engine = FakeEngine()
     client = make_client(engine)
     image = b64(fake_card_image(DEFAULT_NUMBER))
@@ -669,15 +671,18 @@ def test_access_log_is_one_json_line_without_card_data(caplog):
         client.post("/toy/read", json={"image": image}, headers={"X-Toy-Key": "k9"})
         client.post("/toy/read", json={"image": "@@"})
         client.get("/nowhere")
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "cardgate.access"]
+    lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == "cardgate.access"]
     assert len(lines) == 3
     ok, bad, missing = lines
+    assert list(ok)[:4] == ["time", "level", "logger", "message"] and ok["time"].endswith("Z")
+    assert ok["level"] == "INFO" and ok["logger"] == "cardgate.access" and ok["message"] == "POST /toy/read 200"
     assert ok["request_id"] == "toy-1" and ok["dialect"] == "toy" and ok["route"] == "/toy/read"
     assert ok["status"] == 200 and ok["error"] is None and ok["credential"] == "k9"
     assert isinstance(ok["latency_ms"], float)
     assert bad["error"] == "BadBase64Error" and bad["status"] == 400
     assert missing["status"] == 404
-    assert DEFAULT_NUMBER not in caplog.text and image not in caplog.text
+    written = "".join(JsonFormatter().format(r) for r in caplog.records)
+    assert DEFAULT_NUMBER not in written and image not in written
 
 
 # --- concurrency ------------------------------------------------------------------------------

@@ -282,7 +282,7 @@ def test_metrics_and_access_log_carry_the_hex_errorcode(caplog):
     with caplog.at_level("INFO", logger="cardgate.access"):
         out = post(client, {"image": IMAGE[:-7] + "@@@@@@@"}).json()
     assert out["errorcode"] == -1102
-    access = [json.loads(r.getMessage()) for r in caplog.records if r.name == "cardgate.access"]
+    access = [r.fields for r in caplog.records if r.name == "cardgate.access"]
     assert [line["code"] for line in access] == ["-1102"]
     metrics = parse_text(client.get("/metrics").text)
     labels = frozenset({"dialect": "hex", "status": "200", "code": "-1102"}.items())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import re
 import logging
 import threading
@@ -17,6 +16,7 @@ from starlette.testclient import TestClient
 from bench.clients import BUSY_CODES, DIALECTS, Credentials, build_request, outcome
 from gateway.app import create_app
 from gateway.config import ConfigError, with_defaults
+from gateway.logs import JsonFormatter
 from gateway.metrics import parse_text
 from gateway.ratelimit import RateLimiter, TokenBucket
 from tests.fakes import FakeEngine as _FakeEngine
@@ -411,12 +411,12 @@ def test_logs_never_hold_a_full_card_number_or_image_bytes(caplog):
             response = client.request(method, path, headers=headers, content=body)
             assert NUMBER in response.text.replace(" ", "")  # the caller does get it
         client.post("/hex/ocrapi/creditcardocr", json={"image": image_b64[:-7] + "@@@@@@@"})
-    access = [json.loads(r.getMessage()) for r in caplog.records if r.name == "cardgate.access"]
+    access = [r.fields for r in caplog.records if r.name == "cardgate.access"]
     assert len(access) == len(DIALECTS) + 1
     for line in access:
         assert {"request_id", "dialect", "route", "status", "error", "code", "latency_ms"} <= set(line)
     assert access[-1]["code"] == "-1102" or access[-1]["error"] == "BadBase64Error"
-    text = caplog.text + "".join(str(r.args) for r in caplog.records)
+    text = "".join(JsonFormatter().format(r) for r in caplog.records)  # as written on stderr, fields and all
     assert NUMBER not in text and NUMBER[:6] + " " not in text
     assert image_b64[:64] not in text and repr(CARD[:32])[2:-1] not in text
 
@@ -433,7 +433,7 @@ def test_engine_time_is_recorded_when_the_engine_refuses_the_image():
     assert value(metrics, "cardgate_requests_total", dialect="huawei", status="400", code="AIS.0104") == 1
 
 
-def test_serve_with_workers_refuses_a_port_another_gateway_listens_on(capsys):
+def test_serve_with_workers_refuses_a_port_another_gateway_listens_on(caplog):
     """The workers' SO_REUSEPORT sockets would bind beside a gateway already serving the port and
     share its connections; `serve --workers N` refuses to start instead."""
     from gateway.cli import bind_problem, main, reuse_port_socket
@@ -443,7 +443,7 @@ def test_serve_with_workers_refuses_a_port_another_gateway_listens_on(capsys):
     try:
         assert bind_problem("127.0.0.1", port)
         assert main(["serve", "--port", str(port), "--workers", "2"]) == 1
-        assert "already in use" in capsys.readouterr().err
+        assert "already in use" in caplog.text  # a log line (tests/test_logs.py: as it reaches stderr)
     finally:
         running.close()
     assert bind_problem("127.0.0.1", port) is None
