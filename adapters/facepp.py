@@ -13,7 +13,6 @@ the 413 for oversize bodies, which is plain text.
 from __future__ import annotations
 
 import base64
-import codecs
 import hmac
 import json
 import logging
@@ -23,15 +22,15 @@ import time
 import uuid
 from collections import OrderedDict
 from typing import Any
-from urllib.parse import parse_qsl, unquote_to_bytes
+from urllib.parse import parse_qsl
 
-from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.responses import Response
 
 from adapters.base import DialectSettings, EngineCall, ImageLimits, ImageSource, IncomingRequest, Secret, VendorError, settings_from
 from engine import errors as engine_errors
 from engine.types import CardReading, ReadOptions
 from gateway import errors as gw
+from gateway.body import BadFormError, media_type, parse_form, parse_multipart
 from gateway.images import decode_base64_strict
 
 log = logging.getLogger("cardgate.facepp")
@@ -125,55 +124,6 @@ class Fields:
         return self.values.get(name)
 
 
-def parse_multipart(body: bytes, boundary: bytes) -> list[tuple[str, bytes]]:
-    """(name, value bytes) of every part, in order.
-
-    The name comes from the `name` parameter of Content-Disposition whatever its
-    type, so the old official SDK's `Content-Disposition: file; name=...` parts
-    count like `form-data` ones.
-    """
-    parts: list[tuple[str, bytes]] = []
-    state: dict[str, Any] = {}
-
-    def on_part_begin() -> None:
-        state.update(headers={}, field=b"", value=b"", data=[])
-
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        state["field"] += data[start:end]
-
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        state["value"] += data[start:end]
-
-    def on_header_end() -> None:
-        state["headers"][state["field"].lower()] = state["value"]
-        state["field"], state["value"] = b"", b""
-
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        state["data"].append(data[start:end])
-
-    def on_part_end() -> None:
-        _kind, params = parse_options_header(state["headers"].get(b"content-disposition", b""))
-        name = params.get(b"name")
-        if name is not None:
-            parts.append((name.decode("utf-8", errors="replace"), b"".join(state["data"])))
-
-    callbacks = {
-        "on_part_begin": on_part_begin,
-        "on_header_field": on_header_field,
-        "on_header_value": on_header_value,
-        "on_header_end": on_header_end,
-        "on_part_data": on_part_data,
-        "on_part_end": on_part_end,
-    }
-    parser = MultipartParser(boundary, callbacks, max_header_count=32, max_header_size=16384)  # type: ignore[arg-type]
-    try:
-        parser.write(body)
-        parser.finalize()
-    except Exception as exc:  # python-multipart raises its own error types for malformed bodies
-        raise VendorError("BAD_ARGUMENTS", "multipart") from exc
-    return parts
-
-
 # Where the parsed fields of a request are kept: authenticate, parse and render_error all
 # need them, and parsing a 2 MB form costs ~10 ms, so each request is parsed once.
 _FIELDS_ATTR = "_facepp_fields"
@@ -198,13 +148,14 @@ def parse_fields(req: IncomingRequest) -> Fields:
     fields = Fields()
     for name, value in parse_qsl(req.query_string.decode("latin-1"), keep_blank_values=True, encoding="latin-1"):
         fields.add(name, value.encode("latin-1"), override=False)
-    content_type, params = parse_options_header(req.header("content-type", "") or "")
-    if content_type == b"multipart/form-data":
-        boundary = params.get(b"boundary")
-        if not boundary:
-            raise VendorError("BAD_ARGUMENTS", "multipart")
-        body_parts = parse_multipart(req.body, boundary)
-    elif content_type == b"application/x-www-form-urlencoded" or (not content_type and b"=" in req.body[:256]):
+    content_type = req.header("content-type", "") or ""
+    media = media_type(content_type)[0]
+    if media == "multipart/form-data":
+        try:
+            body_parts = parse_multipart(req.body, content_type, max_header_count=32, max_header_size=16384)
+        except BadFormError:
+            raise VendorError("BAD_ARGUMENTS", "multipart") from None
+    elif media == "application/x-www-form-urlencoded" or (not media and b"=" in req.body[:256]):
         body_parts = parse_form(req.body)
     else:
         body_parts = []
@@ -215,34 +166,6 @@ def parse_fields(req: IncomingRequest) -> Fields:
             seen.add(name)
             fields.add(name, value, override=True)
     return fields
-
-
-def parse_form(body: bytes) -> list[tuple[str, bytes]]:
-    """An application/x-www-form-urlencoded body -> [(name, value bytes)], in order, exactly as
-    parse_qsl(body.decode("latin-1"), keep_blank_values=True, encoding="latin-1") gives them,
-    but about six times faster on an image: parse_qsl unescapes in pure Python, 1-2 ms for the
-    thousands of %2B/%2F/%3D in a 1 MP photo's base64, most of the gateway's own time on a
-    Face++ request (its p95 overhead was twice the other dialects')."""
-    out = []
-    for pair in body.split(b"&"):
-        if pair:
-            name, _, value = pair.partition(b"=")
-            out.append((_unquote_plus(name).decode("latin-1"), _unquote_plus(value)))
-    return out
-
-
-def _unquote_plus(raw: bytes) -> bytes:
-    """%XX and + unescaped. %XX becomes \\xXX for the C decoder that pickle also uses for
-    escaped bytes (codecs.escape_decode), with any backslash of the value doubled first so that
-    only those escapes are live; a malformed escape (%zz, a % at the end) makes it raise, and then
-    the standard library's unquoting keeps such text as it is."""
-    raw = raw.replace(b"+", b" ")
-    if b"%" not in raw:
-        return raw
-    try:
-        return codecs.escape_decode(raw.replace(b"\\", b"\\\\").replace(b"%", b"\\x"))[0]
-    except ValueError:
-        return unquote_to_bytes(raw)
 
 
 def _utf8(value: bytes | None) -> str:

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.responses import Response
 
 from adapters.base import (
@@ -46,7 +45,7 @@ from adapters.myqcloud_auth import SINGLE_USE_WINDOW_S, decode_signature, verify
 from engine import errors as engine_errors
 from engine.types import CardReading, Quad, ReadOptions
 from gateway import errors as gw
-from gateway.body import parse_json
+from gateway.body import BadFormError, TooManyPartsError, media_type, parse_json, parse_multipart
 from gateway.images import decode_base64_strict
 
 log = logging.getLogger("cardgate.myqcloud")
@@ -166,12 +165,8 @@ class Form:
     has_image_file: bool = False
 
 
-def _media_type(req: IncomingRequest) -> str:
-    return (req.header("content-type") or "").split(";", 1)[0].strip().lower()
-
-
 def read_form(req: IncomingRequest) -> Form:
-    media = _media_type(req)
+    media = media_type(req.header("content-type"))[0]
     if media == "multipart/form-data":
         return _read_multipart(req)
     if media in ("application/json", "text/json", ""):  # the older doc says text/json
@@ -199,61 +194,23 @@ def _read_json(body: bytes) -> Form:
     return Form(fields=fields)
 
 
+MAX_PARTS = 16  # appid, bucket, url, image and room for a client's extras; more is code 21
+
+
 def _read_multipart(req: IncomingRequest) -> Form:
-    _, params = parse_options_header(req.header("content-type") or "")
-    boundary = params.get(b"boundary")
-    if not boundary:
-        raise VendorError("3", "multipart without boundary")
-    parts: list[tuple[dict[bytes, bytes], bytearray]] = []
-    header_field = bytearray()
-    header_value = bytearray()
-
-    def on_part_begin() -> None:
-        if len(parts) >= 16:
-            raise VendorError("21", "too many parts")
-        parts.append(({}, bytearray()))
-
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        parts[-1][1].extend(data[start:end])
-
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        header_field.extend(data[start:end])
-
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        header_value.extend(data[start:end])
-
-    def on_header_end() -> None:
-        parts[-1][0][bytes(header_field).lower()] = bytes(header_value)
-        header_field.clear()
-        header_value.clear()
-
-    parser = MultipartParser(
-        boundary,
-        {
-            "on_part_begin": on_part_begin,
-            "on_part_data": on_part_data,
-            "on_header_field": on_header_field,
-            "on_header_value": on_header_value,
-            "on_header_end": on_header_end,
-        },
-    )
     try:
-        parser.write(req.body)
-        parser.finalize()
-    except VendorError:
-        raise
-    except Exception as exc:  # python-multipart raises its own errors for malformed bodies
-        raise VendorError("3", f"malformed multipart: {type(exc).__name__}") from None
-
+        parts = parse_multipart(req.body, req.header("content-type"), max_parts=MAX_PARTS)
+    except TooManyPartsError:
+        raise VendorError("21", "too many parts") from None
+    except BadFormError as exc:
+        raise VendorError("3", str(exc)) from None
     form = Form(fields={})
-    for headers, data in parts:
-        _, disposition = parse_options_header(headers.get(b"content-disposition", b""))
-        name = disposition.get(b"name", b"").decode("utf-8", "replace")
+    for name, data in parts:
         if name == "image":
-            form.image_file, form.has_image_file = bytes(data), True
+            form.image_file, form.has_image_file = data, True
         elif name in ("appid", "bucket", "url"):
             try:
-                form.fields[name] = bytes(data).decode("utf-8").strip()
+                form.fields[name] = data.decode("utf-8").strip()
             except UnicodeDecodeError:
                 raise VendorError("21", f"{name} is not UTF-8") from None
     return form

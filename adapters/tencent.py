@@ -58,7 +58,7 @@ from engine.types import (
     ReadOptions,
 )
 from gateway import errors as gw
-from gateway.body import parse_json
+from gateway.body import media_type, parse_json
 from gateway.images import decode_base64_strict
 
 log = logging.getLogger("cardgate.tencent")
@@ -150,10 +150,6 @@ WARNING_CODES: dict[str, int] = {
 # --- request parameters ---------------------------------------------------------
 
 
-def _media_type(req: IncomingRequest) -> str:
-    return (req.header("content-type") or "").split(";", 1)[0].strip().lower()
-
-
 def _form(raw: bytes) -> dict[str, str]:
     """application/x-www-form-urlencoded (body or query) -> dict; blank values kept."""
     try:
@@ -167,7 +163,7 @@ def form_params(req: IncomingRequest) -> dict[str, str] | None:
     """The form-encoded parameters (GET query, or POST urlencoded body); None for a JSON body."""
     if req.method in ("GET", "HEAD"):
         return _form(req.query_string)
-    if _media_type(req) == "application/x-www-form-urlencoded":
+    if media_type(req.header("content-type"))[0] == "application/x-www-form-urlencoded":
         return _form(req.body)
     return None
 
@@ -177,7 +173,7 @@ def request_params(req: IncomingRequest) -> dict[str, Any]:
     form = form_params(req)
     if form is not None:
         return form
-    media = _media_type(req)
+    media = media_type(req.header("content-type"))[0]
     if media not in ("application/json", ""):
         raise VendorError("InvalidParameter", f"unsupported Content-Type {media!r}")
     if not req.body.strip():

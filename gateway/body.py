@@ -1,4 +1,6 @@
-"""Read a request body while enforcing a byte limit, without buffering past it; parse a JSON or form body."""
+"""Read a request body while enforcing a byte limit, without buffering past it; parse a JSON,
+urlencoded or multipart body. Every dialect parses its bodies here; signatures are still
+checked over the raw bytes (IncomingRequest.body), never over what these functions return."""
 from __future__ import annotations
 
 import codecs
@@ -7,6 +9,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import numpy as np
+from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from gateway.errors import BadJSONError, BodyTooLargeError
@@ -94,3 +97,87 @@ def _unquote_plus(raw: bytes) -> bytes:
         return codecs.escape_decode(raw.replace(b"\\", b"\\\\").replace(b"%", b"\\x"))[0]
     except ValueError:
         return unquote_to_bytes(raw)
+
+
+class BadFormError(ValueError):
+    """A multipart body that cannot be parsed. Each dialect that reads one answers it with its own
+    code where it calls parse_multipart (it is not a shared GatewayError: only those dialects see it)."""
+
+
+class TooManyPartsError(BadFormError):
+    """A multipart body with more parts than the dialect reads."""
+
+
+def media_type(content_type: str | None) -> tuple[str, dict[str, str]]:
+    """ "multipart/form-data; boundary=x" -> ("multipart/form-data", {"boundary": "x"}), the type lower-cased."""
+    kind, params = parse_options_header(content_type or "")
+    return kind.decode("latin-1").lower(), {k.decode("latin-1"): v.decode("latin-1") for k, v in params.items()}
+
+
+def parse_multipart(
+    body: bytes,
+    content_type: str | None,
+    *,
+    max_parts: int | None = None,
+    max_header_count: int = 8,
+    max_header_size: int = 4224,
+) -> list[tuple[str, bytes]]:
+    """(name, value bytes) of every complete part of a multipart/form-data body, in order.
+
+    The name is the `name` parameter of Content-Disposition whatever its type, so the
+    `Content-Disposition: file; name=...` parts of old SDKs count like `form-data` ones;
+    a part without one is left out. BadFormError for a body python-multipart cannot
+    read or without a boundary; TooManyPartsError past `max_parts` parts."""
+    boundary = parse_options_header(content_type or "")[1].get(b"boundary")
+    if not boundary:
+        raise BadFormError("multipart without boundary")
+    parts: list[tuple[str, bytes]] = []
+    begun = 0
+    headers: dict[bytes, bytes] = {}
+    field, value, data = bytearray(), bytearray(), bytearray()
+
+    def on_part_begin() -> None:
+        nonlocal begun
+        begun += 1
+        if max_parts is not None and begun > max_parts:
+            raise TooManyPartsError(f"more than {max_parts} parts")
+        headers.clear()
+        data.clear()
+
+    def on_header_field(chunk: bytes, start: int, end: int) -> None:
+        field.extend(chunk[start:end])
+
+    def on_header_value(chunk: bytes, start: int, end: int) -> None:
+        value.extend(chunk[start:end])
+
+    def on_header_end() -> None:
+        headers[bytes(field).lower()] = bytes(value)
+        field.clear()
+        value.clear()
+
+    def on_part_data(chunk: bytes, start: int, end: int) -> None:
+        data.extend(chunk[start:end])
+
+    def on_part_end() -> None:
+        _, disposition = parse_options_header(headers.get(b"content-disposition", b""))
+        name = disposition.get(b"name")
+        if name is not None:
+            parts.append((name.decode("utf-8", errors="replace"), bytes(data)))
+
+    callbacks = {
+        "on_part_begin": on_part_begin,
+        "on_header_field": on_header_field,
+        "on_header_value": on_header_value,
+        "on_header_end": on_header_end,
+        "on_part_data": on_part_data,
+        "on_part_end": on_part_end,
+    }
+    parser = MultipartParser(boundary, callbacks, max_header_count=max_header_count, max_header_size=max_header_size)  # type: ignore[arg-type]
+    try:
+        parser.write(body)
+        parser.finalize()
+    except BadFormError:
+        raise
+    except Exception as exc:  # python-multipart raises its own error types for malformed bodies
+        raise BadFormError(f"malformed multipart: {type(exc).__name__}") from None
+    return parts
