@@ -1,6 +1,6 @@
 """Read a request body while enforcing a byte limit, without buffering past it; parse a JSON,
-urlencoded or multipart body. Every dialect parses its bodies here; signatures are still
-checked over the raw bytes (IncomingRequest.body), never over what these functions return."""
+urlencoded or multipart body for the dialects. Signatures are still checked over the raw
+bytes (IncomingRequest.body), never over what these functions return."""
 from __future__ import annotations
 
 import codecs
