@@ -333,6 +333,7 @@ def test_serve_with_two_workers_spreads_connections_and_drains_on_sigterm(tmp_pa
         process.send_signal(signal.SIGTERM)
         code = process.wait(60)
     text = log.read_text()
-    pids = {json.loads(line)["pid"] for line in text.splitlines() if line.startswith('{"request_id"')}
+    entries = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    pids = {entry["pid"] for entry in entries if entry["logger"] == "cardgate.access"}
     assert len(pids) == 2, text[-2000:]
     assert text.count("shutting down: draining") == 2 and code == 0
