@@ -10,10 +10,8 @@ from __future__ import annotations
 import importlib
 import logging
 from types import ModuleType
-from typing import Any
 
 from adapters.base import Dialect, DialectSettings
-from gateway.config import is_enabled
 
 log = logging.getLogger("cardgate.adapters")
 
@@ -40,15 +38,15 @@ def dialect_module(module_name: str) -> ModuleType | None:
         return None
 
 
-def settings_type(module_name: str) -> Any:
-    """The type a dialect's config table decodes to; None when the module does not exist.
-
-    A module whose `Settings` is not a DialectSettings yet gets its table as a plain dict."""
+def settings_type(module_name: str) -> type[DialectSettings] | None:
+    """The Struct a dialect's config table decodes to; None when the module does not exist."""
     module = dialect_module(module_name)
     if module is None:
         return None
     kind = getattr(module, "Settings", None)
-    return kind if isinstance(kind, type) and issubclass(kind, DialectSettings) else dict[str, Any]
+    if not (isinstance(kind, type) and issubclass(kind, DialectSettings)):
+        raise TypeError(f"{module_name}.Settings must be a subclass of adapters.base.DialectSettings")
+    return kind
 
 
 def load_dialects(config, allow_unsigned: bool) -> list[Dialect]:
@@ -59,7 +57,7 @@ def load_dialects(config, allow_unsigned: bool) -> list[Dialect]:
     dialects: list[Dialect] = []
     for name, settings in config.dialects.items():
         module = dialect_module(DIALECTS[name]) if name in DIALECTS else None
-        if module is None or not is_enabled(settings):
+        if module is None or not settings.enabled:
             continue
         dialects.append(module.create(settings, allow_unsigned))
     return dialects

@@ -149,7 +149,7 @@ def _dialect_tables(registry: tuple[tuple[str, str], ...]) -> dict[str, Any]:
         if kind is None:  # no such module: that dialect is not part of this install
             continue
         shadow = shadow_type(name)
-        if shadow is not None and isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+        if shadow is not None:
             kind = msgspec.defstruct(
                 kind.__name__,
                 [("shadow", shadow | None, None)],
@@ -166,17 +166,11 @@ def _dialect_tables(registry: tuple[tuple[str, str], ...]) -> dict[str, Any]:
 def has_credentials(config: Config, dialect: str) -> bool:
     """True when `dialect`'s table configures any way of authenticating callers."""
     settings = config.dialects.get(dialect)
-    if isinstance(settings, dict):  # an adapter without a Settings Struct yet
-        return any(bool(settings.get(key)) for key in ("credentials", "tokens", "token", "apps"))
     return settings is not None and settings.has_credentials()
 
 
-def is_enabled(settings: Any) -> bool:
-    return bool(settings.get("enabled", True)) if isinstance(settings, dict) else settings.enabled
-
-
 def enabled_dialects(config: Config) -> list[str]:
-    return [name for name, settings in config.dialects.items() if is_enabled(settings)]
+    return [name for name, settings in config.dialects.items() if settings.enabled]
 
 
 def dialects_without_credentials(config: Config) -> list[str]:
