@@ -24,6 +24,7 @@ import bin_tables
 from engine.errors import EngineError, ImageDecodeError, NumberUnreadableError
 from engine.types import ReadOptions
 
+CATEGORY_COLUMNS = ("embossed",)  # label columns whose values split the figures (realcards-dev2 has them)
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
 
@@ -55,6 +56,8 @@ class Outcome:
     number: str | None = None
     expiry: str | None = None
     error: str | None = None
+    valid: bool = False  # the engine's number_valid
+    category: dict = field(default_factory=dict)  # e.g. {"embossed": "flat"} from the labels
     stages: dict = field(default_factory=dict)
 
 
@@ -66,11 +69,12 @@ def run_labels(engine, labels_path: str, options: ReadOptions = ReadOptions()) -
     for i, row in enumerate(rows, 1):
         progress(i, len(rows), row["file"])
         o = Outcome(row["file"], row["card_number"], row.get("expiry", "") or "")
+        o.category = {k: row[k] for k in CATEGORY_COLUMNS if row.get(k)}
         with open(os.path.join(root, row["file"]), "rb") as f:
             data = f.read()
         try:
             r = engine.read(data, options)
-            o.number, o.expiry, o.stages = r.number, r.expiry.text if r.expiry else None, r.timings_ms
+            o.number, o.expiry, o.stages, o.valid = r.number, r.expiry.text if r.expiry else None, r.timings_ms, r.number_valid
         except EngineError as exc:
             o.error = type(exc).__name__
         out.append(o)
@@ -94,7 +98,8 @@ def summarize(outcomes: list[Outcome]) -> dict:
     exact = sum(o.number == o.truth for o in read)
     wrong_valid = sum(o.number != o.truth and bin_tables.luhn_valid(o.number) for o in read)
     wrong_any = sum(o.number != o.truth for o in read)
-    digit_err = sum(edit_distance(o.number or "", o.truth) for o in outcomes)
+    # Over answered photos only: a refusal is not a photo of wrong digits.
+    digit_err = sum(edit_distance(o.number, o.truth) for o in read)
     labelled = [o for o in outcomes if o.expiry_truth]
     unlabelled = [o for o in outcomes if not o.expiry_truth]
     stages = {}
@@ -107,7 +112,7 @@ def summarize(outcomes: list[Outcome]) -> dict:
     return {
         "images": n,
         "exact_number": round(exact / max(n, 1), 4),
-        "digit_error_rate": round(digit_err / max(sum(len(o.truth) for o in outcomes), 1), 4),
+        "digit_error_rate": round(digit_err / max(sum(len(o.truth) for o in read), 1), 4),
         "abstain_rate": round(sum(o.error == NumberUnreadableError.__name__ for o in outcomes) / max(n, 1), 4),
         "errors": {e: sum(o.error == e for o in outcomes) for e in sorted({o.error for o in outcomes if o.error})},
         "wrong_but_luhn_valid": wrong_valid,
@@ -117,8 +122,18 @@ def summarize(outcomes: list[Outcome]) -> dict:
         "expiry_wrong_where_labelled": sum(o.expiry is not None and o.expiry != o.expiry_truth for o in labelled),
         "expiry_invented_where_unlabelled": sum(o.expiry is not None for o in unlabelled),
         "exact_by_length": {k: f"{sum(v)}/{len(v)}" for k, v in sorted(by_length.items())},
+        "exact_by_category": _by_category(outcomes),
         "median_ms": {k: round(statistics.median(v), 1) for k, v in stages.items()},
     }
+
+
+def _by_category(outcomes: list[Outcome]) -> dict:
+    """{"embossed=flat": "13/14", ...}: exact numbers per value of each category column."""
+    groups: dict[str, list[bool]] = {}
+    for o in outcomes:
+        for k, v in o.category.items():
+            groups.setdefault(f"{k}={v}", []).append(o.number == o.truth)
+    return {k: f"{sum(v)}/{len(v)}" for k, v in sorted(groups.items())}
 
 
 def evaluate(engine, labels_path: str) -> dict:

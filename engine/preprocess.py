@@ -75,3 +75,28 @@ def letterbox(img: np.ndarray, size: int = SEG_SIZE) -> tuple[np.ndarray, float,
 
 def locator_input(card: np.ndarray) -> np.ndarray:
     return color_input(card, LOC_H, LOC_W)
+
+
+TEXT_MAX_W = 1024  # a band wider than this (more than 21 heights) is squeezed to it
+
+
+def text_band_input(band: np.ndarray) -> np.ndarray:
+    """A text band (BGR, any size) -> float32 3 x 48 x W in [-1, 1], aspect kept, as the
+    pretrained text recognizer was trained (engine/textrec.py)."""
+    from engine.textrec import TEXT_H
+
+    img = band if band.ndim == 3 else cv2.cvtColor(band, cv2.COLOR_GRAY2BGR)
+    h, w = img.shape[:2]
+    new_w = int(np.clip(round(w * TEXT_H / max(h, 1)), 16, TEXT_MAX_W))
+    new_w += (-new_w) % 8  # whole recognizer columns
+    x = cv2.resize(img, (new_w, TEXT_H), interpolation=cv2.INTER_AREA if h > TEXT_H else cv2.INTER_LINEAR)
+    return (x.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)
+
+
+def batch_bands(bands: list[np.ndarray]) -> torch.Tensor:
+    """Band inputs padded on the right to one width (zeros: mid-grey) -> N x 3 x 48 x Wmax."""
+    wmax = max(x.shape[2] for x in bands)
+    out = np.zeros((len(bands), *bands[0].shape[:2], wmax), np.float32)
+    for i, x in enumerate(bands):
+        out[i, :, :, : x.shape[2]] = x
+    return torch.from_numpy(out)

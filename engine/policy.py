@@ -1,0 +1,61 @@
+"""The engine's thresholds, in one versioned object. A reading depends on the weights and on
+this; `Policy.version` goes into what the engine reports about itself, so that figures can be
+tied to the policy they were measured with.
+
+Each value was chosen on synthetic cards, the real windows and realcards-dev (engine/README.md
+says how); none on realcards-dev2, which checks them.
+"""
+from __future__ import annotations
+
+import msgspec
+
+
+class Policy(msgspec.Struct, frozen=True):
+    version: str = "2"
+    # Locating: heat above which a heatmap cell belongs to a line; cells a number line needs.
+    number_peak: float = 0.5
+    date_peak: float = 0.5
+    min_line_cells: int = 12
+    weaker_line_share: float = 0.25  # a view whose number line has under this share of the strongest view's cells is not read
+    # Bands: rows above and below the located line, in line heights. The band runs the card's
+    # whole width, so no crop cuts a digit off at the ends.
+    number_band_margin: float = 0.35
+    date_band_margin: float = 0.45
+    # The constrained number decoder (engine/number_decoder.py).
+    beam_width: int = 24
+    beam_prune: float = 1e-3
+    pan_lengths: tuple[int, ...] = (13, 14, 15, 16, 17, 18, 19)
+    # Length prior (engine/number_decoder.length_prior): 1 for a length the BIN table lists for
+    # the number's issuer or network, this for one it does not; where the table knows nothing of
+    # the number, most cards are 16 digits and Chinese debit cards often 19.
+    mismatched_length_prior: float = 0.01
+    unknown_bin_length_prior: dict[int, float] = msgspec.field(default_factory=lambda: {16: 0.6, 19: 0.25, 15: 0.05, 18: 0.04, 17: 0.03, 14: 0.02, 13: 0.01})
+    min_length_prior: float = 0.05  # a valid reading less believable than this is no answer
+    # A number is answered when its share of the valid readings' probability (with the length
+    # prior) is at least this, and the valid readings hold at least min_valid_mass of the beam.
+    min_number_posterior: float = 0.6
+    min_valid_mass: float = 0.1
+    # Fallbacks, each where nothing else answered (engine/README.md has their ablation):
+    text_line_fallback: bool = True  # long text lines in the pixels where the locator sees no number line
+    quarter_turn_fallback: bool = True  # the outline's quarter turns, rectified portrait: vertical cards
+    date_locator_fallback: bool = True  # the date locator where the locator's own date channel sees none
+    # Fewer digits than this on every view: not a card at all (NoCardFound, not Unreadable).
+    min_digits_for_card: int = 10
+    # Dates: a date is answered when its characters' mean probability is at least this.
+    min_date_confidence: float = 0.8
+
+
+DEFAULT_POLICY = Policy()
+
+
+def with_overrides(policy: Policy, pairs: list[str]) -> Policy:
+    """`policy` with "field=value" settings applied (values in JSON: true, 0.5, [16, 19])."""
+    import json
+
+    changes = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if key not in Policy.__struct_fields__:
+            raise ValueError(f"no policy field {key!r}")
+        changes[key] = json.loads(value)
+    return msgspec.convert(msgspec.structs.asdict(policy) | changes, Policy)

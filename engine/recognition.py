@@ -1,0 +1,65 @@
+"""Recognition: text bands cut from the rectified card -> per-column class probabilities of the
+card text recognizer (engine/textrec.py). Bands of one photo are read as one batch."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.geometry import RECT_H, RECT_W
+from engine.preprocess import batch_bands, text_band_input
+from engine.runtime import Network
+
+Box = tuple[float, float, float, float]
+# A date band reaches this many number-line heights left and right of the located date: the
+# locator's box often misses the first digits; further out lies other print (a label, a name).
+DATE_BAND_LEFT, DATE_BAND_RIGHT = 1.5, 0.8
+
+
+@dataclass
+class Band:
+    """Rows y0..y1 and columns x0..x1 of the rectified card, as read."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    def cut(self, card: np.ndarray) -> np.ndarray:
+        return card[self.y0 : self.y1, self.x0 : self.x1]
+
+    def columns_to_box(self, first: int, last: int, columns: int) -> Box:
+        """Recognizer columns first..last (of `columns`) -> a box on the card."""
+        px = (self.x1 - self.x0) / max(columns, 1)
+        return self.x0 + first * px, self.y0, min(self.x1, self.x0 + (last + 1) * px), self.y1
+
+
+def number_band(box: Box, margin: float, card_size: tuple[int, int] = (RECT_W, RECT_H)) -> Band:
+    """The number line's rows with `margin` line heights above and below, at the card's full
+    width: the recognizer finds where the digits start and end, so no crop can cut one off."""
+    h, (w, card_h) = box[3] - box[1], card_size
+    return Band(0, int(max(0, box[1] - margin * h)), w, int(min(card_h, box[3] + margin * h)))
+
+
+def date_band(box: Box, line_height: float, margin: float) -> Band:
+    """A located date's rows (at least 0.8 number-line heights tall) with room on both sides for
+    its first digits, which the locator's box often misses, and for a VALID THRU / FROM label."""
+    cy, h = (box[1] + box[3]) / 2, max(box[3] - box[1], 0.8 * line_height) * (1 + 2 * margin)
+    x0, x1 = box[0] - DATE_BAND_LEFT * line_height, box[2] + DATE_BAND_RIGHT * line_height
+    return Band(int(max(0, x0)), int(max(0, cy - h / 2)), int(min(RECT_W, x1)), int(min(RECT_H, cy + h / 2)))
+
+
+class BandRecognizer:
+    def __init__(self, network: Network, alphabet: str):
+        self.network, self.alphabet = network, alphabet
+
+    def __call__(self, card: np.ndarray, bands: list[Band]) -> list[np.ndarray]:
+        """Per band: T x classes probabilities (T = its own width in columns, padding dropped)."""
+        inputs = [text_band_input(b.cut(card)) for b in bands]
+        logits = self.network(batch_bands(inputs)).numpy()
+        out = []
+        for x, lg in zip(inputs, logits):
+            lg = lg[: x.shape[2] // 8]
+            e = np.exp(lg - lg.max(1, keepdims=True))
+            out.append(e / e.sum(1, keepdims=True))
+        return out

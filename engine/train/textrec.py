@@ -1,0 +1,271 @@
+"""Fine-tune the pretrained text recognizer (engine/textrec.py) for card number and date bands.
+
+    python -m engine.train.pseudo_label --out runs/boxes_pseudo.tsv      # once, ~1 min
+    python -m engine.train.textrec --seed 11 --out engine/weights/textrec.pt --minutes 45
+
+Starts from PP-OCRv6 small rec's weights (engine/train/import_ppocr.py, from the installed
+rapidocr==3.10.0 wheel) with its head cut to the card alphabet, so that step 0 reads as the
+pretrained model does. The backbone learns at a tenth of the neck's and head's rate, and the stem and
+the first ten blocks (through the 192-channel stage) do not learn at all: they keep what the
+large real corpus taught them, and a step costs half as much without their gradients.
+
+Data, mixed in each batch:
+- synthetic cards (engine.synth): the bands the engine cuts (engine/recognition.py's
+  number_band and date_band) around jittered boxes, with a slight tilt;
+- the real 4-character windows of realcards-dev, joined into pseudo-lines and dates
+  (engine/train/recognizer.py's RealSegments);
+- real photos of realcards-boxes with the pseudo-labels of engine/train/pseudo_label.py, the
+  band cut around the labelled box with random margins.
+CTC targets leave spaces out: the number decoder folds spaces into blank, and a band's
+grouping is not what a pseudo-label can be sure of.
+
+Validation: the 10 real number-line crops of realcards-dev and 200 synthetic bands from a
+seed of their own. Nothing from realcards-dev2 is read.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import time
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from engine.number_decoder import decode_number
+from engine.preprocess import batch_bands, text_band_input
+from engine.synth.card import render_card
+from engine.synth.scene import degrade
+from engine.textrec import CARD_ALPHABET, TextRecognizer
+from engine.train.common import REALCARDS, load_labels, save_weights
+from engine.train.import_ppocr import import_pretrained, source_model_path
+from engine.train.pseudo_label import BOXES
+from engine.train.recognizer import SPLIT_SEED, RealSegments
+
+RECT_H = 540
+
+
+def encode(text: str) -> list[int]:
+    return [CARD_ALPHABET.index(c) + 1 for c in text.upper() if c != " " and c in CARD_ALPHABET]
+
+
+def tilted_band(img: np.ndarray, box, rng: np.random.Generator, full_width: bool) -> np.ndarray:
+    """Rows around a text box, as the engine cuts them from a rectified card (the whole width for
+    a number), with the locator's sloppiness: margins, an offset, a slight tilt."""
+    x0, y0, x1, y1 = box
+    h = y1 - y0
+    top, bottom = h * rng.uniform(0.1, 0.6), h * rng.uniform(0.1, 0.6)
+    if full_width:
+        left, right = x0 - rng.uniform(0, 0.02) * img.shape[1], img.shape[1] - x1 + rng.uniform(0, 0.02) * img.shape[1]
+    else:
+        left, right = h * rng.uniform(0.1, 1.5), h * rng.uniform(0.1, 1.5)
+    src = np.float32([[x0 - left, y0 - top], [x1 + right, y0 - top], [x1 + right, y1 + bottom]])
+    src += rng.normal(0, h * 0.05, src.shape).astype(np.float32)
+    out_w, out_h = int(round(x1 + right - x0 + left)), int(round(h + top + bottom))
+    M = cv2.getAffineTransform(src, np.float32([[0, 0], [out_w, 0], [out_w, out_h]]))
+    return cv2.warpAffine(img, M, (out_w, out_h), borderMode=cv2.BORDER_REPLICATE)
+
+
+def low_res(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Sometimes the detail of a small phone photo: a number 12-24 px tall, JPEG-compressed."""
+    if rng.random() < 0.4:
+        f = rng.uniform(12, 24) / img.shape[0] * 1.5
+        if f < 1:
+            small = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+            ok, enc = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(40, 90))])
+            img = cv2.imdecode(enc, cv2.IMREAD_COLOR)
+    return img
+
+
+def jitter_box(box, rng: np.random.Generator, scale: float = 0.15):
+    """A text box as a locator finds it: each edge off by up to `scale` of the box height
+    sideways-ish, top and bottom by a little less; the number's ends are often missed."""
+    x0, y0, x1, y1 = box
+    h = y1 - y0
+    return (x0 + rng.normal(0, 2 * scale) * h + rng.uniform(0, 2) * h * (rng.random() < 0.3), y0 + rng.normal(0, scale) * h,
+            x1 + rng.normal(0, 2 * scale) * h - rng.uniform(0, 2) * h * (rng.random() < 0.3), y1 + rng.normal(0, scale) * h)
+
+
+def tilt(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A slight rotation and shear: the card's rectification is never exact."""
+    h, w = img.shape[:2]
+    src = np.float32([[0, 0], [w, 0], [w, h]])
+    dst = src + rng.normal(0, 0.04 * h, src.shape).astype(np.float32)
+    return cv2.warpAffine(img, cv2.getAffineTransform(src, dst), (w, h), borderMode=cv2.BORDER_REPLICATE)
+
+
+def synth_bands(rng: np.random.Generator) -> list[tuple[np.ndarray, str]]:
+    """The bands the engine cuts (engine/recognition.py's own functions) around jittered boxes of
+    a synthetic card: the number at the card's full width, and its dates."""
+    from engine.recognition import date_band, number_band
+    from engine.policy import DEFAULT_POLICY as policy
+
+    card = render_card(rng, varied_dates=rng.random() < 0.5)
+    img = degrade(card.image, rng, strength=rng.uniform(0.3, 1.0))
+    margin = policy.number_band_margin * rng.uniform(0.6, 1.6)
+    out = [(tilt(number_band(jitter_box(card.number.box, rng), margin, (img.shape[1], img.shape[0])).cut(img), rng), card.number.text)]
+    line_height = card.number.box[3] - card.number.box[1]
+    for field in (card.expiry, card.issue):
+        if field is not None and rng.random() < 0.9:
+            band = date_band(jitter_box(field.box, rng, 0.25), line_height, policy.date_band_margin * rng.uniform(0.5, 1.5))
+            crop = band.cut(img)
+            if crop.size:
+                out.append((tilt(crop, rng), field.text))
+    return out
+
+
+class PseudoLabelled:
+    """Real photos of realcards-boxes with their pseudo-labels, banded like the engine's bands."""
+
+    def __init__(self, tsv: str, root: str = BOXES):
+        self.items = []
+        if not os.path.exists(tsv):
+            return
+        with open(tsv, newline="") as f:
+            for r in csv.DictReader(f, delimiter="\t"):
+                img = cv2.imread(os.path.join(root, r["file"]), cv2.IMREAD_COLOR)
+                if img is not None:
+                    H, W = img.shape[:2]
+                    box = (float(r["x0"]) * W, float(r["y0"]) * H, float(r["x1"]) * W, float(r["y1"]) * H)
+                    self.items.append((img, box, r["text"]))
+
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+        img, box, text = self.items[rng.integers(len(self.items))]
+        x0, y0, x1, y1 = box
+        h = y1 - y0
+        pad = h * rng.uniform(0.2, 1.2)
+        crop = tilted_band(img, (max(0, x0 - pad), y0, min(img.shape[1], x1 + pad), y1), rng, full_width=False)
+        return crop, text
+
+
+class Batches:
+    def __init__(self, seed: int, batch: int, pseudo: PseudoLabelled, real_frac: float, pseudo_frac: float):
+        self.rng = np.random.default_rng(seed)
+        self.batch, self.pseudo = batch, pseudo
+        self.real = RealSegments(np.random.default_rng(SPLIT_SEED)) if os.path.isdir(REALCARDS) else None
+        self.real_frac = real_frac if self.real else 0.0
+        self.pseudo_frac = pseudo_frac if pseudo.items else 0.0
+        self.pending: list = []
+
+    def _real(self) -> tuple[np.ndarray, str]:
+        rng = self.rng
+        img, text = self.real.date(rng) if rng.random() < 0.3 else self.real.pseudo_line(rng)
+        # RealSegments hands out grey recognizer-v1 inputs in [-1.5, 1.5]: back to 8-bit BGR.
+        u8 = np.clip((img + 1) * 127.5, 0, 255).astype(np.uint8)
+        return cv2.cvtColor(u8, cv2.COLOR_GRAY2BGR), text
+
+    def next(self) -> tuple[torch.Tensor, list[list[int]]]:
+        rng, items = self.rng, []
+        while len(items) < self.batch:
+            u = rng.random()
+            if u < self.real_frac:
+                items.append(self._real())
+            elif u < self.real_frac + self.pseudo_frac:
+                img, text = self.pseudo.sample(rng)
+                items.append((low_res(img, rng), text))
+            else:
+                if not self.pending:
+                    self.pending = synth_bands(rng)
+                img, text = self.pending.pop()
+                items.append((low_res(img, rng), text))
+        items = [(x, t) for x, t in items if encode(t)]
+        return batch_bands([text_band_input(x) for x, _ in items]), [encode(t) for _, t in items]
+
+
+def number_accuracy(model: nn.Module, samples) -> float:
+    """Share of number bands the constrained decoder answers exactly (refusals count as misses)."""
+    model.eval()
+    right = 0
+    with torch.no_grad():
+        for img, text in samples:
+            probs = model(batch_bands([text_band_input(img)]))[0].softmax(-1).numpy()
+            d = decode_number(probs, CARD_ALPHABET)
+            right += d is not None and d.valid and d.digits == text.replace(" ", "")
+    model.train()
+    return right / max(1, len(samples))
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--out", default="engine/weights/textrec.pt")
+    ap.add_argument("--init", default=None, help="weights to start from (default: the pretrained model)")
+    ap.add_argument("--pseudo", default="runs/boxes_pseudo.tsv")
+    ap.add_argument("--minutes", type=float, default=45.0)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--backbone-lr-factor", type=float, default=0.1)
+    ap.add_argument("--real-frac", type=float, default=0.2)
+    ap.add_argument("--pseudo-frac", type=float, default=0.3)
+    ap.add_argument("--frozen-blocks", type=int, default=10, help="the stem and this many blocks keep their pretrained weights")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+
+    if args.init:
+        model = TextRecognizer()
+        model.load_state_dict({k: v.float() for k, v in torch.load(args.init)["state_dict"].items()})
+    else:
+        model = import_pretrained(source_model_path())
+    model.train()
+    frozen = [model.stem, *model.blocks[: args.frozen_blocks]]
+    for m in frozen:
+        m.requires_grad_(False)
+    backbone = [p for p in model.blocks[args.frozen_blocks :].parameters()]
+    rest = [p for n, p in model.named_parameters() if n.startswith(("neck.", "head."))]
+    opt = torch.optim.AdamW([{"params": backbone, "lr": args.lr * args.backbone_lr_factor}, {"params": rest, "lr": args.lr}], weight_decay=1e-4)
+    ctc = nn.CTCLoss(blank=0, zero_infinity=True)
+
+    val_rng = np.random.default_rng(args.seed + 5000)
+    val_synth = [s for _ in range(120) for s in synth_bands(val_rng)[:1]]
+    val_real = [(cv2.imread(os.path.join(REALCARDS, r["file"])), r["card_number"]) for r in load_labels() if r["kind"] == "number_line"] if os.path.isdir(REALCARDS) else []
+    data = Batches(args.seed, args.batch, PseudoLabelled(args.pseudo), args.real_frac, args.pseudo_frac)
+    print(f"pseudo-labelled photos: {len(data.pseudo.items)}; real windows: {len(data.real.train) if data.real else 0}", flush=True)
+
+    def report(step: int) -> dict:
+        m = {"step": step, "synth_number": round(number_accuracy(model, val_synth), 4), "real_lines": round(number_accuracy(model, val_real), 4)}
+        print(m, flush=True)
+        return m
+
+    best = report(0)
+    best_score = best["synth_number"] + best["real_lines"]
+    t0, step, losses = time.time(), 0, []
+    deadline = t0 + args.minutes * 60
+    while time.time() < deadline:
+        x, targets = data.next()
+        with torch.no_grad():  # the frozen layers: no gradients to keep, half the step's time
+            f = model.blocks[: args.frozen_blocks](model.stem(x))
+        logits = model.head(model.neck(torch.nn.functional.avg_pool2d(model.blocks[args.frozen_blocks :](f), (3, 2))))
+        log_probs = logits.log_softmax(-1).transpose(0, 1)
+        T = log_probs.shape[0]
+        loss = ctc(log_probs, torch.cat([torch.tensor(t) for t in targets]), torch.full((len(targets),), T, dtype=torch.long), torch.tensor([len(t) for t in targets]))
+        # cosine decay over the time budget
+        frac = (time.time() - t0) / (deadline - t0)
+        for g, base in zip(opt.param_groups, (args.lr * args.backbone_lr_factor, args.lr)):
+            g["lr"] = base * (min(1.0, step / 50) * 0.5 * (1 + np.cos(np.pi * min(frac, 1.0))))
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        losses.append(loss.item())
+        step += 1
+        if step % 50 == 0:
+            print(f"step {step} loss {np.mean(losses[-50:]):.3f} {time.time() - t0:.0f}s", flush=True)
+        if step % 300 == 0:
+            m = report(step)
+            score = m["synth_number"] + m["real_lines"]
+            if score >= best_score:
+                best, best_score = m, score
+                save_weights(model, args.out, args=vars(args), module="engine.train.textrec", metrics=m)
+    m = report(step)
+    if m["synth_number"] + m["real_lines"] >= best_score:
+        best = m
+        save_weights(model, args.out, args=vars(args), module="engine.train.textrec", metrics=m)
+    print("kept", best, flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Band cutting: the number band spans the card's whole width, so no digit is cut off at an
+end; a date band leaves room for the first digits and the label; columns map back to the card."""
+import numpy as np
+
+from engine.dates import pick, read_dates
+from engine.geometry import RECT_H, RECT_W
+from engine.recognition import Band, date_band, number_band
+from engine.textrec import CARD_ALPHABET
+
+
+def test_the_number_band_runs_the_whole_card_width_around_the_located_rows():
+    band = number_band((300.0, 300.0, 500.0, 340.0), margin=0.35)  # a box that stops short of the digits
+    assert (band.x0, band.x1) == (0, RECT_W)
+    assert (band.y0, band.y1) == (286, 354)
+
+
+def test_bands_stay_on_the_card():
+    assert number_band((0.0, 2.0, 856.0, 42.0), margin=0.5) == Band(0, 0, RECT_W, 62)
+    b = date_band((20.0, 520.0, 120.0, 538.0), line_height=40.0, margin=0.45)
+    assert b.x0 == 0 and b.y1 == RECT_H and b.x1 == 152
+
+
+def test_a_date_band_is_at_least_most_of_a_number_line_tall_and_reaches_left():
+    b = date_band((400.0, 400.0, 480.0, 410.0), line_height=40.0, margin=0.0)  # a thin located box
+    assert b.y1 - b.y0 == 32  # 0.8 line heights
+    assert b.x0 == 340 and b.x1 == 512
+
+
+def test_columns_map_back_to_the_band_on_the_card():
+    band = Band(0, 100, 800, 160)
+    assert band.columns_to_box(10, 19, columns=100) == (80.0, 100, 160.0, 160)
+    card = np.zeros((RECT_H, RECT_W, 3), np.uint8)
+    assert band.cut(card).shape == (60, 800, 3)
+
+
+def _probs(text: str) -> np.ndarray:
+    rows = []
+    for ch in text:
+        col = np.full(len(CARD_ALPHABET) + 1, 1e-4)
+        col[CARD_ALPHABET.index(ch) + 1 if ch != "_" else 0] = 1.0
+        rows += [col / col.sum(), np.eye(len(CARD_ALPHABET) + 1)[0]]
+    return np.array(rows)
+
+
+def test_a_date_label_says_which_date_it_is():
+    assert [(d.text, d.kind) for d in read_dates(_probs("VALID THRU 12/26"), CARD_ALPHABET, 0.8)] == [("12/26", "expiry")]
+    assert [(d.text, d.kind) for d in read_dates(_probs("VALID FROM 01/20"), CARD_ALPHABET, 0.8)] == [("01/20", "issue")]
+    both = read_dates(_probs("01/20 08/25"), CARD_ALPHABET, 0.8)
+    assert [(d.text, d.kind) for d in both] == [("01/20", "issue"), ("08/25", "expiry")]
+    assert pick(read_dates(_probs("VALID FROM 01/20"), CARD_ALPHABET, 0.8), "expiry") is None  # no expiry invented
+
+
+def test_dates_that_are_no_mm_yy_are_not_read():
+    assert read_dates(_probs("2008/04"), CARD_ALPHABET, 0.8) == []  # year first
+    assert read_dates(_probs("13/25"), CARD_ALPHABET, 0.8) == []  # no month 13
+    assert [d.text for d in read_dates(_probs("05/2022"), CARD_ALPHABET, 0.8)] == ["05/22"]
