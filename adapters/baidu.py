@@ -28,7 +28,7 @@ import msgspec
 from starlette.responses import Response
 
 from adapters import baidu_auth
-from adapters.base import DialectSettings, EngineCall, ImageLimits, ImageSource, IncomingRequest, VendorError, settings_from
+from adapters.base import DialectSettings, EngineCall, ImageLimits, ImageSource, IncomingRequest, VendorError, numeric_request_id, settings_from
 from engine import errors as engine_errors
 from engine.types import WARN_BORDER_INCOMPLETE, CardReading, ReadOptions
 from gateway import errors as gw
@@ -271,7 +271,7 @@ class BaiduDialect:
 
     def new_request_id(self) -> str:
         # log_id: a uint64 in the doc, kept below 2**53 so JavaScript clients read it exactly
-        return str(10**15 + secrets.randbelow(2**53 - 10**15))
+        return numeric_request_id(10**15, 2**53)
 
     # --- auth ---
 

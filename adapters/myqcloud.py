@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from adapters.base import (
     IncomingRequest,
     Secret,
     VendorError,
+    numeric_request_id,
     settings_from,
 )
 from adapters.myqcloud_auth import SINGLE_USE_WINDOW_S, decode_signature, verify  # noqa: F401  (decode_signature: this dialect's API too)
@@ -315,8 +315,9 @@ class MyqcloudDialect:
         return path == PREFIX or path.startswith(PREFIX + "/") or path.startswith("/ocr/")
 
     def new_request_id(self) -> str:
-        # The doc's session_id is a 17-digit number ("10000011579925413").
-        return str(10**16 + secrets.randbelow(9 * 10**16))
+        # The doc's session_id is a string of 17 digits ("10000011579925413"); clients that match
+        # or store it as a number would break on a letter, so it stays digits, failing Luhn.
+        return numeric_request_id(10**16, 10**17)
 
     def authenticate(self, req: IncomingRequest, now: float) -> str | None:
         if self.open:

@@ -20,7 +20,7 @@ import respx
 from adapters import baidu, baidu_auth
 from engine import errors as engine_errors
 from gateway.app import create_app
-from tests.fakes import GIF_BYTES, FakeEngine, fake_card_image, make_reading, png_header
+from tests.fakes import GIF_BYTES, FakeEngine, fake_card_image, luhn_ok, make_reading, png_header
 from tests.test_huawei_support import CheckingEngine, photo
 from tests.test_tencent_support import Clock, public_resolver
 
@@ -418,3 +418,11 @@ def test_access_log_lines_without_card_data_or_secrets(serve, caplog):
     assert refused["code"] == "14" and refused["error"] == "14"
     for secret in (NUMBER, SECRET_KEY, BCE_SK, client._authObj["access_token"]):
         assert secret not in caplog.text
+
+
+def test_log_ids_cannot_pass_for_card_numbers():
+    """A 16-digit log_id passing Luhn is flagged by log scanners as a card number: none is."""
+    dialect = baidu.create({}, True)
+    ids = [dialect.new_request_id() for _ in range(10_000)]
+    assert all(i.isdigit() and 13 <= len(i) <= 19 and 0 < int(i) < 2**53 for i in ids)
+    assert not [i for i in ids if luhn_ok(i)]

@@ -27,7 +27,7 @@ from adapters.base import IncomingRequest, VendorError
 from engine import errors as engine_errors
 from gateway import errors as gw
 from gateway.app import create_app
-from tests.fakes import GIF_BYTES, FakeEngine, fake_card_image, make_reading
+from tests.fakes import GIF_BYTES, FakeEngine, fake_card_image, luhn_ok, make_reading
 from tests.test_huawei_support import CheckingEngine, photo, truncated_jpeg
 from tests.test_tencent_support import Clock, public_resolver, real_cards, real_engine
 
@@ -463,6 +463,15 @@ def test_session_ids_are_fresh(serve):
     base, sign = serve(), official_sign()
     ids = {post_json(base, card_body(), sign).json()["data"]["session_id"] for _ in range(3)}
     assert len(ids) == 3
+
+
+def test_session_ids_cannot_pass_for_card_numbers():
+    """Log scanners flag 13-19 digit runs that pass Luhn; the doc's 17-digit session_id must never be one."""
+    dialect = myqcloud.create({}, True)
+    ids = [dialect.new_request_id() for _ in range(10_000)]
+    assert all(re.fullmatch(r"[1-9]\d{16}", i) for i in ids)
+    assert not [i for i in ids if luhn_ok(i)]
+    assert len(set(ids)) == len(ids)
 
 
 def test_real_engine_reads_real_cards(serve):
