@@ -29,8 +29,9 @@ class Policy(msgspec.Struct, frozen=True):
     # the number's issuer or network, this for one it does not; where the table knows nothing of
     # the number, most cards are 16 digits and Chinese debit cards often 19.
     mismatched_length_prior: float = 0.01
-    unknown_bin_length_prior: dict[int, float] = msgspec.field(default_factory=lambda: {16: 0.6, 19: 0.25, 15: 0.05, 18: 0.04, 17: 0.03, 14: 0.02, 13: 0.01})
-    min_length_prior: float = 0.05  # a valid reading less believable than this is no answer
+    unknown_bin_length_prior: dict[int, float] = msgspec.field(default_factory=lambda: {16: 0.6, 19: 0.25, 15: 0.03, 18: 0.03, 17: 0.02, 14: 0.02, 13: 0.01})
+    min_length_prior: float = 0.05  # a valid reading less believable than this is no answer: for a number the
+    # table does not know, only 16 and 19 digits (a card read upside down gave a valid 15-digit "number")
     # A number is answered when its share of the valid readings' probability (with the length
     # prior) is at least this, and the valid readings hold at least min_valid_mass of the beam.
     min_number_posterior: float = 0.6
