@@ -64,34 +64,3 @@ def test_rectify_maps_card_corners_to_the_id1_frame_and_back():
     assert card[RECT_H // 2, RECT_W // 2].min() == 255  # inside the card
     back = map_points(H, [[0, 0], [RECT_W, 0], [RECT_W, RECT_H], [0, RECT_H]])
     assert np.abs(back - truth).max() < 0.5
-
-
-def test_date_crop_is_scaled_to_the_number_line_and_centred_on_the_date():
-    from engine.pipeline import _crop_date
-
-    card = np.zeros((540, 856, 3), np.uint8)
-    date_box = (400.0, 380.0, 500.0, 400.0)  # a short, low blob: centre y 390
-    crop, (x0, y0, x1, y1) = _crop_date(card, date_box, line_height=60.0, height=0.5, shift=0.0, pad_left=1.0, pad_right=0.5)
-    assert (y1 - y0) == 30 and abs((y0 + y1) / 2 - 390) <= 1  # half the number line, on the date
-    assert x0 == 370 and x1 == 515  # padded by crop heights: 30 left, 15 right
-    assert crop.shape[:2] == (y1 - y0, x1 - x0)
-    _, (_, y0s, _, y1s) = _crop_date(card, date_box, 60.0, 0.5, 0.2, 1.0, 0.5)
-    assert y0s == y0 + 6 and y1s == y1 + 6  # shifted down by a fifth of its height
-    _, (x0e, y0e, x1e, y1e) = _crop_date(card, (10.0, 520.0, 850.0, 539.0), 60.0, 1.0, 0.0, 2.0, 2.0)
-    assert (x0e, x1e, y1e) == (0, 856, 540)  # clipped to the card
-
-
-def test_text_band_finds_the_number_in_a_box_two_lines_tall():
-    """A located box spanning the number and a stamp plus small print below it (as on real cards
-    whose locator heat runs into the next line) narrows to the number's own rows."""
-    from engine.pipeline import _text_band
-
-    card = np.full((540, 856, 3), 200, np.uint8)
-    cv2.putText(card, "6228 4803 3034 6440 515", (40, 300), cv2.FONT_HERSHEY_SIMPLEX, 1.4, (20, 20, 20), 3)  # digits ~ y 270-300
-    cv2.putText(card, "2006/09", (200, 350), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (20, 20, 20), 1)
-    cv2.rectangle(card, (40, 320), (120, 390), (20, 20, 20), 4)  # a stamp at the left end
-    x0, y0, x1, y1 = _text_band(card, (30.0, 260.0, 820.0, 380.0))
-    assert (x0, x1) == (30, 820)  # the band keeps the line's ends
-    assert 255 <= y0 <= 275 and 295 <= y1 <= 312, (y0, y1)
-    # a box already tight on the line stays about the same
-    assert abs(_text_band(card, (30.0, 265.0, 820.0, 305.0))[1] - 270) <= 8
