@@ -8,7 +8,7 @@ this dialect's when it carries `x-acs-*` headers, an `ACS3-` Authorization or
 
 Auth: ACS3-HMAC-SHA256 over the headers named in `SignedHeaders` (adapters/alibaba_auth.py),
 `x-acs-date` within 15 minutes of our clock, each `x-acs-signature-nonce` once per access
-key while its date is inside that window (kept per process).
+key while its date is inside that window (one store for all workers: gateway/replay.py).
 
 The image is the raw body (chunked or not) or `?Url=`; the body wins when both come.
 Success is HTTP 200 `{"RequestId", "Data"}` with `Data` a JSON *string*, as the SDKs
@@ -17,6 +17,7 @@ expect (they do not decode it). Errors are HTTP 4xx/5xx `{"RequestId", "HostId",
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -31,6 +32,7 @@ from adapters.base import DialectSettings, EngineCall, ImageLimits, ImageSource,
 from engine import errors as engine_errors
 from engine.types import CardReading, Quad, ReadOptions
 from gateway import errors as gw
+from gateway.replay import ReplayStore
 
 log = logging.getLogger("cardgate.alibaba")
 
@@ -203,7 +205,10 @@ class AlibabaDialect:
         self.credentials: dict[str, str] = dict(settings.credentials)
         # Open only when no key is configured and the operator allows unsigned requests.
         self.open = allow_unsigned and not self.credentials
-        self.nonces = alibaba_auth.NonceCache()
+        self.nonces = ReplayStore(":memory:")  # the gateway's shared one replaces it
+
+    def use_replay_store(self, store: ReplayStore) -> None:
+        self.nonces = store
 
     def routes(self) -> list[tuple[str, list[str]]]:
         return [("/", ["POST"]), (PREFIX, ["POST"]), (PREFIX + "/", ["POST"])]
@@ -232,8 +237,9 @@ class AlibabaDialect:
         except alibaba_auth.AuthFailure as exc:
             raise VendorError(exc.code, exc.detail) from None
         # Recorded only once the signature holds, so nobody can burn another's nonces.
-        nonce_key = f"{verified.access_key_id}\n{verified.nonce}"
-        if not self.nonces.first_use(nonce_key, verified.signed_at + alibaba_auth.WINDOW_S, now):
+        # Hashed: the nonce is the client's text, of any length. Kept while the signature's date is in the window.
+        nonce_key = hashlib.sha256(f"{verified.access_key_id}\n{verified.nonce}".encode()).hexdigest()
+        if self.nonces.seen_before(f"{NAME}:{nonce_key}", verified.signed_at + alibaba_auth.WINDOW_S - now, now):
             raise VendorError("SignatureNonceUsed", "nonce replayed")
         return verified.access_key_id
 

@@ -1,4 +1,4 @@
-"""Alibaba Cloud ACS3-HMAC-SHA256 (the V3 signature), and the nonce cache against replay.
+"""Alibaba Cloud ACS3-HMAC-SHA256 (the V3 signature).
 
 One canonicalisation serves `sign()` and `verify()` (vendor-specs/alibaba-recognizebankcard.md §2):
 
@@ -15,15 +15,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import parse_qsl, quote
 
 ALGORITHM = "ACS3-HMAC-SHA256"
 WINDOW_S = 900  # "more than 15 minutes between client and server time" is InvalidTimeStamp.Expired
-NONCE_CACHE_SIZE = 100_000
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 _AUTH_RE = re.compile(
@@ -99,7 +96,7 @@ def verify(method: str, paths: list[str], query_string: bytes | str, headers: li
     """Check an ACS3 request; raise AuthFailure with the error code it answers.
 
     `secret_for(ak)` gives the secret or None; `paths` are the paths the client may have
-    signed. The nonce is returned, not recorded: the caller keeps it (NonceCache).
+    signed. The nonce is returned, not recorded: the caller keeps it (gateway/replay.py).
     """
     def header(name: str) -> str | None:
         return next((v for k, v in headers if k == name), None)
@@ -147,24 +144,3 @@ def verify(method: str, paths: list[str], query_string: bytes | str, headers: li
     if not (body_ok and signature_ok):
         raise AuthFailure("SignatureDoesNotMatch", "ACS3 signature or body hash")
     return Verified(access_key_id, nonce, signed_at)
-
-
-class NonceCache:
-    """Nonces already accepted, each kept until its signature's window ends. Bounded; per process."""
-
-    def __init__(self, size: int = NONCE_CACHE_SIZE):
-        self.size = size
-        self._seen: OrderedDict[str, float] = OrderedDict()  # nonce -> forget after (unix s)
-        self._lock = threading.Lock()
-
-    def first_use(self, key: str, until: float, now: float) -> bool:
-        """Record `key`; False when it was already recorded and is still inside its window."""
-        with self._lock:
-            while self._seen and (next(iter(self._seen.values())) < now or len(self._seen) >= self.size):
-                self._seen.popitem(last=False)
-            expiry = self._seen.get(key)
-            if expiry is not None and expiry >= now:
-                return False
-            self._seen[key] = until
-            self._seen.move_to_end(key)
-            return True

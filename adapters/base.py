@@ -177,3 +177,6 @@ class Dialect(Protocol):
 #       None to go on to parse(). Counted and logged like any other answer.
 #   error_code(exc) -> str, or a module function error_code_for(exc): the vendor code for
 #       metrics and logs.
+#   use_replay_store(store: gateway.replay.ReplayStore) -> None
+#       Called once by the gateway: the store every worker shares, for keys that may be used
+#       only once (single-use signatures, nonces). Until then the dialect keeps its own.

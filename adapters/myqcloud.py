@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +45,7 @@ from engine.types import CardReading, Quad, ReadOptions
 from gateway import errors as gw
 from gateway.body import BadFormError, TooManyPartsError, media_type, parse_json, parse_multipart
 from gateway.images import decode_base64_strict
+from gateway.replay import ReplayStore
 
 log = logging.getLogger("cardgate.myqcloud")
 
@@ -54,7 +53,6 @@ NAME = "myqcloud"
 ROUTE_PATH = "/ocr/bankcard"
 PREFIX = "/myqcloud"
 
-REPLAY_CACHE_SIZE = 100_000
 MAX_URL_CHARS = 2048  # our bound for -1304 (parameter too long); the doc gives no number
 
 # The doc: each request body at most 6 MB, no GIF. (Its generic code 20 still
@@ -129,28 +127,6 @@ EXCEPTION_CODES: list[tuple[type[BaseException], int]] = [
 ]
 
 ITEM_NUMBER, ITEM_KIND, ITEM_NAME, ITEM_BANK, ITEM_EXPIRY = "卡号", "卡类型", "卡名字", "银行信息", "有效期"
-
-
-# --- single-use signatures ----------------------------------------------------------
-
-
-class ReplayCache:
-    """Digests of single-use signatures already accepted, until their window ends. Bounded."""
-
-    def __init__(self, size: int = REPLAY_CACHE_SIZE):
-        self.size = size
-        self._seen: OrderedDict[bytes, float] = OrderedDict()  # digest -> forget after (unix s)
-        self._lock = threading.Lock()
-
-    def first_use(self, digest: bytes, until: float, now: float) -> bool:
-        """Record `digest`; False when it was already recorded and is still within its window."""
-        with self._lock:
-            while self._seen and (next(iter(self._seen.values())) < now or len(self._seen) >= self.size):
-                self._seen.popitem(last=False)  # all entries share one window length: oldest first
-            if digest in self._seen:
-                return False
-            self._seen[digest] = until
-            return True
 
 
 # --- the body --------------------------------------------------------------------
@@ -306,7 +282,10 @@ class MyqcloudDialect:
         self.apps: dict[str, App] = dict(settings.apps)
         # Open only when no app is configured and the operator allows unsigned requests.
         self.open = allow_unsigned and not self.apps
-        self.replays = ReplayCache()
+        self.replays = ReplayStore(":memory:")  # the gateway's shared one replaces it
+
+    def use_replay_store(self, store: ReplayStore) -> None:
+        self.replays = store
 
     def routes(self) -> list[tuple[str, list[str]]]:
         return [(ROUTE_PATH, ["POST"]), (PREFIX + ROUTE_PATH, ["POST"])]
@@ -340,7 +319,9 @@ class MyqcloudDialect:
         if app.buckets and signed_bucket and signed_bucket not in app.buckets:
             raise VendorError("16", "bucket not configured")
 
-        if sign.single_use and not self.replays.first_use(sign.digest, sign.signed_at + SINGLE_USE_WINDOW_S, now):
+        # Kept until its window ends (verify() refuses it after that anyway).
+        if sign.single_use and self.replays.seen_before(f"{NAME}:{sign.digest.hex()}",
+                                                        sign.signed_at + SINGLE_USE_WINDOW_S - now, now):
             raise VendorError("13", "single-use signature replayed")
         return sign.get("k")
 

@@ -44,6 +44,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.migrate.counters import render_prometheus as render_shadow_metrics
 from gateway.migrate.shadow import build_shadow
 from gateway.ratelimit import RateLimiter
+from gateway.replay import ReplayStore
 from gateway.runner import EngineRunner
 
 # Failures that are part of normal operation; anything else is logged with its trace.
@@ -85,6 +86,13 @@ class Gateway:
         self._owns_client = http_client is None
         # Shadow mode ([<dialect>.shadow] tables): None when no dialect is shadowed.
         self.shadow = build_shadow(config, [d.name for d in dialects], clock)
+        # Single-use signatures and nonces, seen by every worker (a dialect keeps its own in-memory
+        # store when it is used without a gateway).
+        self.replay = ReplayStore(config.replay.path)
+        for dialect in dialects:
+            attach = getattr(dialect, "use_replay_store", None)
+            if attach is not None:
+                attach(self.replay)
         # Unknown paths are read under the largest limit any dialect allows.
         self.max_body_bytes = max((d.limits.max_body_bytes for d in dialects), default=1 << 20)
 
@@ -140,6 +148,7 @@ class Gateway:
         if self.shadow is not None:
             await self.shadow.close()
         self.runner.shutdown()
+        self.replay.close()
 
     # --- the request flow -------------------------------------------------
 

@@ -60,6 +60,12 @@ class Server(Table):
     drain_timeout_s: NonNegativeFloat = 30.0  # graceful shutdown: wait for in-flight requests
 
 
+class Replay(Table):
+    # The file every worker records single-use signatures and nonces in (gateway/replay.py);
+    # "": $XDG_RUNTIME_DIR/cardgate/replay.sqlite3, else /tmp/cardgate-<uid>/replay.sqlite3.
+    path: str = ""
+
+
 class Metrics(Table):
     enabled: bool = True  # GET /metrics
     server_timing: bool = False  # Server-Timing header (fetch, queue, engine, app)
@@ -78,6 +84,7 @@ class GatewayTables(Table):
     limits: Limits = Limits()
     rate_limits: RateLimits = RateLimits()
     server: Server = Server()
+    replay: Replay = Replay()
     metrics: Metrics = Metrics()
     log: Log = Log()
     shadow: ShadowOptions = ShadowOptions()

@@ -77,6 +77,13 @@ class LiveServer:
         self._thread.join(10)
 
 
+@pytest.fixture(autouse=True)
+def _own_runtime_dir(monkeypatch, tmp_path_factory):
+    """Each test its own default replay store (gateway/replay.py): a single-use signature a test
+    sent, or one of another run, must not be a replay for the next one."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("runtime")))
+
+
 @pytest.fixture
 def live_gateway():
     """A function `start(app) -> base_url`; every server started is stopped after the test."""

@@ -21,6 +21,7 @@ import httpx
 import pytest
 import requests
 import respx
+from starlette.testclient import TestClient
 
 from adapters import myqcloud
 from adapters.base import IncomingRequest, VendorError
@@ -185,15 +186,6 @@ def test_unpadded_signature_is_accepted():
     assert myqcloud.create(SETTINGS, False).authenticate(_req(sign), time.time()) == SECRET_ID
 
 
-def test_replay_cache_is_bounded_and_forgets():
-    cache = myqcloud.ReplayCache(size=2)
-    assert cache.first_use(b"a", until=100, now=0)
-    assert not cache.first_use(b"a", until=100, now=1)
-    assert cache.first_use(b"b", until=100, now=1) and cache.first_use(b"c", until=100, now=1)  # evicts a
-    assert cache.first_use(b"a", until=100, now=2)
-    assert cache.first_use(b"c", until=300, now=200)  # c's window ended
-
-
 def test_error_table_is_whole():
     doc_codes = [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 200, 201, 202, 203,
                  -1102, -1300, -1301, -1304, -5208, -9011, -9010]
@@ -334,6 +326,18 @@ def test_single_use_signature_is_refused_on_replay(serve):
     assert code_of(post_json(base, card_body(), sign)) == 13
     stale = hand_sign(f"a={APPID}&b=test&k={SECRET_ID}&e=0&t={now - 400}&r=78&f=card.jpg")
     assert code_of(post_json(base, card_body(), stale)) == 9
+
+
+def test_single_use_signature_is_refused_by_another_worker(tmp_path):
+    """--workers 2 is two apps in two processes, one replay file: what one accepted, the other refuses."""
+    config = {"myqcloud": SETTINGS, "replay": {"path": str(tmp_path / "replay.sqlite3")}}
+    workers = [create_app(config, card_engine(), allow_unsigned=False) for _ in range(2)]
+    sign = hand_sign(f"a={APPID}&b=test&k={SECRET_ID}&e=0&t={int(time.time())}&r=79&f=card.jpg")
+    with TestClient(workers[0]) as first, TestClient(workers[1]) as second:
+        post = lambda client: client.post("/ocr/bankcard", json=card_body(), headers={"Authorization": sign})
+        assert post(first).json()["code"] == 0
+        codes = [post(second).json()["code"] for _ in range(10)] + [post(first).json()["code"] for _ in range(10)]
+        assert codes == [13] * 20
 
 
 def test_multi_use_signature_can_be_reused(serve):
