@@ -10,8 +10,8 @@ the first ten blocks (through the 192-channel stage) do not learn at all: they k
 large real corpus taught them, and a step costs half as much without their gradients.
 
 Data, mixed in each batch:
-- synthetic cards (engine.synth): the bands the engine cuts (engine/recognition.py's
-  number_band and date_band) around jittered boxes, with a slight tilt;
+- synthetic cards (engine.synth): the number band at the card's full width, rows cut with
+  random margins and a slight tilt, and the dates with some of their neighbourhood;
 - the real 4-character windows of realcards-dev, joined into pseudo-lines and dates
   (engine/train/recognizer.py's RealSegments);
 - real photos of realcards-boxes with the pseudo-labels of engine/train/pseudo_label.py, the
@@ -43,9 +43,6 @@ from engine.train.common import REALCARDS, load_labels, save_weights
 from engine.train.import_ppocr import import_pretrained, source_model_path
 from engine.train.pseudo_label import BOXES
 from engine.train.recognizer import SPLIT_SEED, RealSegments
-
-RECT_H = 540
-
 
 def encode(text: str) -> list[int]:
     return [CARD_ALPHABET.index(c) + 1 for c in text.upper() if c != " " and c in CARD_ALPHABET]
@@ -79,40 +76,13 @@ def low_res(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return img
 
 
-def jitter_box(box, rng: np.random.Generator, scale: float = 0.15):
-    """A text box as a locator finds it: each edge off by up to `scale` of the box height
-    sideways-ish, top and bottom by a little less; the number's ends are often missed."""
-    x0, y0, x1, y1 = box
-    h = y1 - y0
-    return (x0 + rng.normal(0, 2 * scale) * h + rng.uniform(0, 2) * h * (rng.random() < 0.3), y0 + rng.normal(0, scale) * h,
-            x1 + rng.normal(0, 2 * scale) * h - rng.uniform(0, 2) * h * (rng.random() < 0.3), y1 + rng.normal(0, scale) * h)
-
-
-def tilt(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A slight rotation and shear: the card's rectification is never exact."""
-    h, w = img.shape[:2]
-    src = np.float32([[0, 0], [w, 0], [w, h]])
-    dst = src + rng.normal(0, 0.04 * h, src.shape).astype(np.float32)
-    return cv2.warpAffine(img, cv2.getAffineTransform(src, dst), (w, h), borderMode=cv2.BORDER_REPLICATE)
-
-
 def synth_bands(rng: np.random.Generator) -> list[tuple[np.ndarray, str]]:
-    """The bands the engine cuts (engine/recognition.py's own functions) around jittered boxes of
-    a synthetic card: the number at the card's full width, and its dates."""
-    from engine.recognition import date_band, number_band
-    from engine.policy import DEFAULT_POLICY as policy
-
     card = render_card(rng, varied_dates=rng.random() < 0.5)
     img = degrade(card.image, rng, strength=rng.uniform(0.3, 1.0))
-    margin = policy.number_band_margin * rng.uniform(0.6, 1.6)
-    out = [(tilt(number_band(jitter_box(card.number.box, rng), margin, (img.shape[1], img.shape[0])).cut(img), rng), card.number.text)]
-    line_height = card.number.box[3] - card.number.box[1]
+    out = [(tilted_band(img, card.number.box, rng, full_width=True), card.number.text)]
     for field in (card.expiry, card.issue):
-        if field is not None and rng.random() < 0.9:
-            band = date_band(jitter_box(field.box, rng, 0.25), line_height, policy.date_band_margin * rng.uniform(0.5, 1.5))
-            crop = band.cut(img)
-            if crop.size:
-                out.append((tilt(crop, rng), field.text))
+        if field is not None and rng.random() < 0.5:
+            out.append((tilted_band(img, field.box, rng, full_width=False), field.text))
     return out
 
 
