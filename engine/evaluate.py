@@ -56,7 +56,6 @@ class Outcome:
     number: str | None = None
     expiry: str | None = None
     error: str | None = None
-    valid: bool = False  # the engine's number_valid
     category: dict = field(default_factory=dict)  # e.g. {"embossed": "flat"} from the labels
     stages: dict = field(default_factory=dict)
 
@@ -74,7 +73,7 @@ def run_labels(engine, labels_path: str, options: ReadOptions = ReadOptions()) -
             data = f.read()
         try:
             r = engine.read(data, options)
-            o.number, o.expiry, o.stages, o.valid = r.number, r.expiry.text if r.expiry else None, r.timings_ms, r.number_valid
+            o.number, o.expiry, o.stages = r.number, r.expiry.text if r.expiry else None, r.timings_ms
         except EngineError as exc:
             o.error = type(exc).__name__
         out.append(o)

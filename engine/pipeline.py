@@ -24,7 +24,7 @@ from engine import checks
 from engine.dates import pick, read_dates
 from engine.decode import decode_image, header_size
 from engine.detection import CardDetector, quarter_turns
-from engine.errors import ImageBlurredError, NoCardFoundError, NumberUnreadableError
+from engine.errors import EngineError, ImageBlurredError, NoCardFoundError, NumberUnreadableError
 from engine.geometry import RECT_H, RECT_W, map_points, rectify
 from engine.location import LineFinder, Lines
 from engine.models import LOC_H, LOC_W, SEG_SIZE, CardSegmenter, LineLocator
@@ -106,8 +106,6 @@ class Engine:
             return self._read(img, photo_size, options, timings, t0)
 
     def read_batch(self, images, options: ReadOptions = ReadOptions()) -> list:
-        from engine.errors import EngineError
-
         out = []
         for image in images:
             try:
@@ -132,11 +130,11 @@ class Engine:
                 raise NoCardFoundError("nothing that reads like a card number")
             raise NumberUnreadableError("number not read with confidence")
 
+        to_photo = np.float32([photo_size[0] / img.shape[1], photo_size[1] / img.shape[0]])
         t = time.perf_counter()
-        fields = self._dates(best, options) if best.lines is not None else {}
+        fields = self._dates(best, options, to_photo) if best.lines is not None else {}
         timings["read"] = round(timings["read"] + _ms(t), 2)
 
-        to_photo = np.float32([photo_size[0] / img.shape[1], photo_size[1] / img.shape[0]])
         number_box = best.band.columns_to_box(*best.read.columns, best.columns)
         quad = best.quad
         landscape = best.card if best.card.shape[1] >= best.card.shape[0] else cv2.rotate(best.card, cv2.ROTATE_90_CLOCKWISE)
@@ -145,8 +143,6 @@ class Engine:
         timings["checks"] = _ms(t)
         if options.blur_floor and quality is not None and quality < options.blur_floor:
             raise ImageBlurredError(f"quality {quality} below {options.blur_floor}")
-        for f in fields.values():
-            f.quad = _as_quad(np.asarray(f.quad) * to_photo)
 
         r = best.read
         x0, y0, x1, y1 = (int(round(v)) for v in number_box)
@@ -221,9 +217,9 @@ class Engine:
         read = decode_number(probs, self.recognizer.alphabet, self.policy)
         return None if read is None else _Found(view, quad, card, H, lines, band, read, probs.shape[0])
 
-    def _dates(self, best: _Found, options: ReadOptions) -> dict[str, TextField]:
+    def _dates(self, best: _Found, options: ReadOptions, to_photo: np.ndarray) -> dict[str, TextField]:
         """The expiry (and the issue date, if asked for) on the chosen view, each from its own
-        band: the located date's rows, wide enough for its label."""
+        band: the located date's rows, wide enough for its label; quads in the photo's pixels."""
         boxes = self.finder.dates(best.lines, want_issue=options.want_issue_date)
         if not boxes:
             return {}
@@ -235,7 +231,7 @@ class Engine:
             got = pick(read_dates(p, self.recognizer.alphabet, self.policy.min_date_confidence), name)
             if got is not None:
                 box = band.columns_to_box(*got.columns, p.shape[0])
-                fields[name] = TextField(text=got.text, confidence=got.confidence, quad=_as_quad(_box_quad(best.H, box)), box=_box(box))
+                fields[name] = TextField(text=got.text, confidence=got.confidence, quad=_as_quad(_box_quad(best.H, box) * to_photo), box=_box(box))
         return fields
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from engine.models import ALPHABET, LOC_H, LOC_W, REC_H, SEG_SIZE
+from engine.textrec import TEXT_H
 
 REC_MAX_W = 512
 
@@ -83,8 +84,6 @@ TEXT_MAX_W = 1024  # a band wider than this (more than 21 heights) is squeezed t
 def text_band_input(band: np.ndarray) -> np.ndarray:
     """A text band (BGR, any size) -> float32 3 x 48 x W in [-1, 1], aspect kept, as the
     pretrained text recognizer was trained (engine/textrec.py)."""
-    from engine.textrec import TEXT_H
-
     img = band if band.ndim == 3 else cv2.cvtColor(band, cv2.COLOR_GRAY2BGR)
     h, w = img.shape[:2]
     new_w = int(np.clip(round(w * TEXT_H / max(h, 1)), 16, TEXT_MAX_W))

@@ -13,7 +13,7 @@ SOURCE = source_model_path()
 needs_source = pytest.mark.skipif(SOURCE is None, reason="rapidocr==3.10.0 (the pretrained model's wheel) not installed: pip install '.[test]'")
 
 
-def _band(seed: int, width: int = 480) -> np.ndarray:
+def _band(seed: int) -> np.ndarray:
     """A synthetic number band, as the engine cuts one, as the recognizer's input."""
     from engine.preprocess import text_band_input
     from engine.synth.card import render_card

@@ -8,6 +8,7 @@ import sys
 
 import torch
 
+from engine.dates import greedy_text
 from engine.models import ALPHABET
 
 # ../shared/data/realcards-dev next to the checkout; read at training/eval time only, never shipped.
@@ -37,19 +38,7 @@ def save_weights(model: torch.nn.Module, out: str, *, args: dict, module: str, m
 
 def ctc_greedy(log_probs: torch.Tensor) -> tuple[str, list[float], list[int]]:
     """Best path decode of T x C log-probs -> (text, per-char confidence, per-char column)."""
-    probs = log_probs.exp()
-    best = probs.argmax(-1).tolist()
-    text, confs, cols = [], [], []
-    prev = 0
-    for t, c in enumerate(best):
-        if c != 0 and c != prev:
-            text.append(ALPHABET[c - 1])
-            confs.append(float(probs[t, c]))
-            cols.append(t)
-        elif c != 0 and c == prev and confs:
-            confs[-1] = max(confs[-1], float(probs[t, c]))
-        prev = c
-    return "".join(text), confs, cols
+    return greedy_text(log_probs.exp().numpy(), ALPHABET)
 
 
 class BufferedStream(torch.utils.data.IterableDataset):
