@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, urlsplit
 from starlette.responses import Response
 
 from adapters import alibaba_auth
-from adapters.base import DialectSettings, EngineCall, ImageLimits, ImageSource, IncomingRequest, Secret, VendorError, settings_from
+from adapters.base import DialectSettings, EngineCall, ImageLimits, ImageSource, IncomingRequest, Secret, VendorError, auth_mode_of, console_request, settings_from
 from engine import errors as engine_errors
 from engine.types import CardReading, Quad, ReadOptions
 from gateway import errors as gw
@@ -197,6 +197,20 @@ def data_document(reading: CardReading) -> dict[str, Any]:
 # --- the dialect -----------------------------------------------------------------------------
 
 
+# alibabacloud-ocr-api20210707 pointed at the gateway (README.md); shown by the console.
+SDK_SNIPPET = """\
+from alibabacloud_ocr_api20210707.client import Client
+from alibabacloud_ocr_api20210707.models import RecognizeBankCardRequest
+from alibabacloud_tea_openapi.models import Config
+from alibabacloud_tea_util.models import RuntimeOptions
+
+client = Client(Config(access_key_id="ACCESS_KEY_ID", access_key_secret="ACCESS_KEY_SECRET",
+                       endpoint="{host}", protocol="{scheme}"))
+resp = client.recognize_bank_card_with_options(RecognizeBankCardRequest(body=open("card.jpg", "rb")), RuntimeOptions())
+json.loads(resp.body.data)["data"]["cardNumber"]      # Data is a JSON string, as from Alibaba
+"""
+
+
 class AlibabaDialect:
     name = NAME
     limits = LIMITS
@@ -284,6 +298,20 @@ class AlibabaDialect:
         except Exception:  # never let an error page fail
             log.exception("alibaba: rendering %r failed", exc)
             return error_response("InternalError", request_id, DEFAULT_HOST_ID)
+
+    # --- console (gateway/console) ---
+
+    def auth_mode(self) -> str:
+        return auth_mode_of(self.open, signed=True, token=False)
+
+    def console_request(self, image: bytes, asks: ReadOptions) -> IncomingRequest:
+        """What the Tea SDK sends: the image as the raw body, the action in x-acs-* headers."""
+        headers = {"Content-Type": "application/octet-stream", "x-acs-action": ACTION, "x-acs-version": VERSION}
+        return console_request("POST", "/", headers, image)
+
+    def sdk_snippet(self, base_url: str) -> str:
+        scheme, _, host = base_url.partition("://")
+        return SDK_SNIPPET.replace("{scheme}", scheme).replace("{host}", host)
 
 
 def error_code_for(exc: Exception) -> str:

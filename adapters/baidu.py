@@ -16,19 +16,20 @@ and errors are `{"error_code": <int>, "error_msg", "log_id"}`. Token errors are
 """
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import math
 import re
 import secrets
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import msgspec
 from starlette.responses import Response
 
 from adapters import baidu_auth
-from adapters.base import DialectSettings, EngineCall, ImageLimits, ImageSource, IncomingRequest, VendorError, numeric_request_id, settings_from
+from adapters.base import DialectSettings, EngineCall, ImageLimits, ImageSource, IncomingRequest, VendorError, auth_mode_of, console_request, numeric_request_id, settings_from
 from engine import errors as engine_errors
 from engine.types import WARN_BORDER_INCOMPLETE, CardReading, ReadOptions
 from gateway import errors as gw
@@ -251,6 +252,16 @@ def card_quality(reading: CardReading) -> dict[str, Any]:
 # --- the dialect -------------------------------------------------------------------------
 
 
+# baidu-aip pointed at the gateway (README.md); shown by the console.
+SDK_SNIPPET = """\
+from aip import AipOcr
+client = AipOcr("APP_ID", "API_KEY", "SECRET_KEY")
+client._AipBase__accessTokenUrl = "{base_url}/oauth/2.0/token"
+client._AipOcr__bankcardUrl = "{base_url}/rest/2.0/ocr/v1/bankcard"
+client.bankcard(open("card.jpg", "rb").read(), {"detect_quality": "true"})
+"""
+
+
 class BaiduDialect:
     name = NAME
     limits = LIMITS
@@ -406,6 +417,23 @@ class BaiduDialect:
         except Exception:  # never let an error page fail
             log.exception("baidu: rendering %r failed", exc)
             return json_response({"error_code": 282000, "error_msg": "internal error"})
+
+    # --- console (gateway/console) ---
+
+    def auth_mode(self) -> str:
+        return auth_mode_of(self.open, signed=bool(self.bce_secrets), token=bool(self.by_api_key))
+
+    def console_request(self, image: bytes, asks: ReadOptions) -> IncomingRequest:
+        """What baidu-aip's client.bankcard(image, options) sends: a form POST with the image;
+        detect_quality is this API's one flag (quality and the border check)."""
+        fields = {"image": base64.b64encode(image).decode("ascii")}
+        if asks.want_quality or asks.check_border:
+            fields["detect_quality"] = "true"
+        return console_request("POST", BANKCARD_PATH, {"Content-Type": "application/x-www-form-urlencoded"},
+                               urlencode(fields).encode("ascii"), query=b"aipSdk=python")
+
+    def sdk_snippet(self, base_url: str) -> str:
+        return SDK_SNIPPET.replace("{base_url}", base_url)
 
 
 def _error_key(exc: Exception) -> str:

@@ -143,6 +143,33 @@ def numeric_request_id(low: int, high: int) -> str:
             return digits
 
 
+# What Dialect.auth_mode() answers: signed requests (HMAC of the request), a key or token sent
+# as is, either of the two, or nothing checked (loopback or --insecure without credentials).
+AUTH_MODES = ("signed", "token", "signed+token", "open")
+
+
+def auth_mode_of(open_: bool, signed: bool, token: bool) -> str:
+    """The AUTH_MODES value for a dialect that is open, or checks signatures and/or tokens."""
+    if open_:
+        return "open"
+    return "signed+token" if signed and token else "token" if token and not signed else "signed"
+
+
+def console_request(method: str, path: str, headers: dict[str, str], body: bytes = b"", query: bytes = b"",
+                    path_params: dict[str, str] | None = None) -> IncomingRequest:
+    """An IncomingRequest built in-process (Dialect.console_request), as the server would hand it over."""
+    return IncomingRequest(
+        method=method,
+        path=path,
+        raw_path=path.encode("utf-8"),
+        query_string=query,
+        headers=[(name.lower(), value) for name, value in headers.items()] + [("content-length", str(len(body)))],
+        body=body,
+        path_params=path_params or {},
+        client_host="127.0.0.1",
+    )
+
+
 class Dialect(Protocol):
     name: str  # "tencent", "myqcloud", "huawei", "facepp", "hex", "baidu", "alibaba": labels in logs and metrics
     limits: ImageLimits
@@ -165,6 +192,20 @@ class Dialect(Protocol):
 
     def render_error(self, exc: Exception, request_id: str, req: IncomingRequest | None = None) -> Response:
         """Any exception -> the vendor's own error response. Never raises, never a 500 with a trace."""
+
+    # For the console and /_cardgate/health (gateway/console/): what a caller of this dialect
+    # sees, told by the dialect itself so that the console has no second copy of any vendor.
+
+    def auth_mode(self) -> str:
+        """How callers are checked now: one of AUTH_MODES ("open" when nothing is checked)."""
+
+    def console_request(self, image: bytes, asks: ReadOptions) -> IncomingRequest:
+        """The request this vendor's SDK would send for `image`, asking what `asks` asks for
+        (the flags this API has; others are left out), unsigned. The console runs it through
+        this dialect's own parse() and render(), so no response is made twice."""
+
+    def sdk_snippet(self, base_url: str) -> str:
+        """A short snippet of this vendor's Python SDK (or plain HTTP) pointed at `base_url`."""
 
 
 # Optional methods a dialect may add (the gateway looks them up with getattr):

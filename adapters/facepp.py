@@ -22,11 +22,11 @@ import time
 import uuid
 from collections import OrderedDict
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.responses import Response
 
-from adapters.base import DialectSettings, EngineCall, ImageLimits, ImageSource, IncomingRequest, Secret, VendorError, settings_from
+from adapters.base import DialectSettings, EngineCall, ImageLimits, ImageSource, IncomingRequest, Secret, VendorError, auth_mode_of, console_request, settings_from
 from engine import errors as engine_errors
 from engine.types import CardReading, ReadOptions
 from gateway import errors as gw
@@ -254,6 +254,16 @@ class Settings(DialectSettings):
         return bool(self.credentials)
 
 
+# python-facepp (or plain requests) pointed at the gateway (README.md); shown by the console.
+SDK_SNIPPET = """\
+from facepplib import FacePP
+app = FacePP(api_key="API_KEY", api_secret="API_SECRET", url="{base_url}")
+answer = app.engine.request("post", app.url + "/cardpp/v1/ocrbankcard", data={"image_file": "card.jpg"})
+# or: requests.post("{base_url}/cardpp/v1/ocrbankcard",
+#                   data={"api_key": ..., "api_secret": ...}, files={"image_file": open("card.jpg", "rb")})
+"""
+
+
 class FaceppDialect:
     name = NAME
     limits = LIMITS
@@ -352,6 +362,20 @@ class FaceppDialect:
         if code in _PARAM_ERRORS:
             return code, _image_param(exc, req)
         return code, None
+
+    # --- console (gateway/console) ---
+
+    def auth_mode(self) -> str:
+        return auth_mode_of(self.open, signed=False, token=True)  # api_key + api_secret in the body
+
+    def console_request(self, image: bytes, asks: ReadOptions) -> IncomingRequest:
+        """A v1 form POST with image_base64 (as requests.post(data=...) sends); no option flags here."""
+        body = urlencode({"image_base64": base64.b64encode(image).decode("ascii")})
+        return console_request("POST", "/cardpp/v1/ocrbankcard", {"Content-Type": "application/x-www-form-urlencoded"},
+                               body.encode("ascii"))
+
+    def sdk_snippet(self, base_url: str) -> str:
+        return SDK_SNIPPET.replace("{base_url}", base_url)
 
 
 def answered_code(exc: Exception) -> str | None:

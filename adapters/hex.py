@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import base64
 import hmac
+import json
 import uuid
 from typing import Annotated, Any
 
 import msgspec
 from starlette.responses import JSONResponse, Response
 
-from adapters.base import DialectSettings, EngineCall, ImageLimits, ImageSource, IncomingRequest, Secret, VendorError, settings_from
+from adapters.base import DialectSettings, EngineCall, ImageLimits, ImageSource, IncomingRequest, Secret, VendorError, auth_mode_of, console_request, settings_from
 from engine import errors as engine_errors
 from engine import types as engine_types
 from engine.types import CardReading, ReadOptions
@@ -144,6 +145,15 @@ class Settings(DialectSettings):
 
     def has_credentials(self) -> bool:
         return bool(self.all_tokens())
+
+
+# Plain JSON over HTTP (README.md); shown by the console.
+SDK_SNIPPET = """\
+import base64, requests
+body = {"image": base64.b64encode(open("card.jpg", "rb").read()).decode(), "session_id": "s1"}
+answer = requests.post("{base_url}/hex/ocrapi/creditcardocr", json=body,
+                       headers={"Authorization": "TOKEN"}).json()
+"""
 
 
 class HexDialect:
@@ -323,6 +333,30 @@ class HexDialect:
         if elapsed_ms is not None:
             out["timecost"] = round(elapsed_ms / 1000.0, 6)
         return JSONResponse(out, status_code=status, headers={"X-Request-Id": request_id})
+
+    # --- console (gateway/console) ---
+
+    def auth_mode(self) -> str:
+        return auth_mode_of(self.open, signed=False, token=True)
+
+    def console_request(self, image: bytes, asks: ReadOptions) -> IncomingRequest:
+        """A JSON POST with the image and the flags `asks` sets (warnings wanted when any check is)."""
+        checks = asks.check_border or asks.check_copy or asks.check_reshoot
+        body = {
+            "image": base64.b64encode(image).decode("ascii"),
+            "session_id": "console",
+            "enable_border_check": asks.check_border,
+            "enable_copy_check": asks.check_copy,
+            "enable_reshoot_check": asks.check_reshoot,
+            "ret_border_cut_image": asks.want_border_cut_image,
+            "ret_card_no_image": asks.want_card_no_image,
+            "ret_warncode_flag": checks,
+            "enable_quality_value": asks.want_quality,
+        }
+        return console_request("POST", PATH, {"Content-Type": "application/json"}, json.dumps(body).encode("ascii"))
+
+    def sdk_snippet(self, base_url: str) -> str:
+        return SDK_SNIPPET.replace("{base_url}", base_url)
 
 
 def error_code_for(exc: Exception) -> int:

@@ -9,6 +9,7 @@ the SDK copies into `response.x_request_id` / `exception.request_id`.
 """
 from __future__ import annotations
 
+import base64
 import hmac
 import json
 import logging
@@ -19,7 +20,7 @@ from typing import Any
 import msgspec
 from starlette.responses import Response
 
-from adapters.base import DialectSettings, EngineCall, ImageLimits, ImageSource, IncomingRequest, Secret, VendorError, settings_from
+from adapters.base import DialectSettings, EngineCall, ImageLimits, ImageSource, IncomingRequest, Secret, VendorError, auth_mode_of, console_request, settings_from
 from adapters.huawei_auth import canonical_request, string_to_sign, verify_aksk  # noqa: F401  (this dialect's API too)
 from engine import errors as engine_errors
 from engine.types import CardReading, ReadOptions
@@ -141,6 +142,21 @@ class Settings(DialectSettings):
         return bool(self.credentials or self.tokens)
 
 
+CONSOLE_PROJECT_ID = "0123456789abcdef0123456789abcdef"  # the console's example project (any id is served)
+# huaweicloudsdkocr pointed at the gateway (README.md); shown by the console.
+SDK_SNIPPET = """\
+from huaweicloudsdkcore.auth.credentials import BasicCredentials
+from huaweicloudsdkocr.v1 import OcrClient, RecognizeBankcardRequest, BankcardRequestBody
+
+client = (OcrClient.new_builder()
+          .with_credentials(BasicCredentials("AK", "SK", project_id))
+          .with_endpoints(["{base_url}"]).build())
+b64 = base64.b64encode(open("card.jpg", "rb").read()).decode()
+resp = client.recognize_bankcard(RecognizeBankcardRequest(body=BankcardRequestBody(image=b64)))
+resp.result.card_number, resp.x_request_id
+"""
+
+
 class HuaweiDialect:
     name = NAME
     limits = LIMITS
@@ -241,6 +257,21 @@ class HuaweiDialect:
             log.exception("huawei: rendering %r failed", exc)
             status, code, message = 500, "ModelArts.4505", ERRORS["ModelArts.4505"][1]
         return _json({"error_code": code, "error_msg": message}, status, request_id)
+
+    # --- console (gateway/console) ---
+
+    def auth_mode(self) -> str:
+        return auth_mode_of(self.open, signed=bool(self.credentials), token=bool(self.tokens))
+
+    def console_request(self, image: bytes, asks: ReadOptions) -> IncomingRequest:
+        """What huaweicloudsdkocr sends: a JSON body with the image; this API has no option flags."""
+        project_id = CONSOLE_PROJECT_ID
+        body = json.dumps({"image": base64.b64encode(image).decode("ascii")}).encode("ascii")
+        return console_request("POST", ROUTE_PATH.replace("{project_id}", project_id),
+                               {"Content-Type": "application/json;charset=UTF-8"}, body, path_params={"project_id": project_id})
+
+    def sdk_snippet(self, base_url: str) -> str:
+        return SDK_SNIPPET.replace("{base_url}", base_url)
 
 
 def error_code_for(exc: Exception) -> str:

@@ -20,6 +20,7 @@ links to.
 """
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from adapters.base import (
     IncomingRequest,
     Secret,
     VendorError,
+    auth_mode_of,
+    console_request,
     numeric_request_id,
     settings_from,
 )
@@ -274,6 +277,17 @@ class Settings(DialectSettings):
         return bool(self.apps)
 
 
+CONSOLE_APPID = "1250000000"  # the console's example appid when none is configured
+# qcloud-image's signer and requests, pointed at the gateway (README.md); shown by the console.
+SDK_SNIPPET = """\
+from qcloud_image.auth import Auth
+sign = Auth("APPID", "SECRET_ID", "SECRET_KEY").get_sign("bucket")
+b64 = base64.b64encode(open("card.jpg", "rb").read()).decode()
+requests.post("{base_url}/ocr/bankcard", headers={"Authorization": sign},
+              json={"appid": "APPID", "bucket": "bucket", "image": b64})
+"""
+
+
 class MyqcloudDialect:
     name = NAME
     limits = LIMITS
@@ -367,6 +381,21 @@ class MyqcloudDialect:
         except Exception:  # never let an error page fail
             log.exception("myqcloud: rendering %r failed", exc)
             return error_response(-5208, request_id)
+
+    # --- console (gateway/console) ---
+
+    def auth_mode(self) -> str:
+        return auth_mode_of(self.open, signed=True, token=False)
+
+    def console_request(self, image: bytes, asks: ReadOptions) -> IncomingRequest:
+        """A hand-written client's JSON POST (no SDK has this call): appid, bucket and the image;
+        this API has no option flags. The appid is the first configured one, as a caller's would be."""
+        appid = next(iter(self.apps), CONSOLE_APPID)
+        body = {"appid": appid, "bucket": "bucket", "image": base64.b64encode(image).decode("ascii")}
+        return console_request("POST", ROUTE_PATH, {"Content-Type": "application/json"}, json.dumps(body).encode("ascii"))
+
+    def sdk_snippet(self, base_url: str) -> str:
+        return SDK_SNIPPET.replace("{base_url}", base_url)
 
 
 def error_response(code: int, request_id: str, status: int = 200) -> Response:

@@ -37,6 +37,8 @@ from adapters.base import (
     IncomingRequest,
     Secret,
     VendorError,
+    auth_mode_of,
+    console_request,
     settings_from,
 )
 from adapters.tencent_auth import (  # noqa: F401  (tc3_* and legacy_* are this dialect's API too)
@@ -277,6 +279,21 @@ def _string(params: dict[str, Any], name: str) -> str:
 
 # --- the dialect -----------------------------------------------------------------
 
+# tencentcloud-sdk-python-ocr pointed at the gateway (README.md); shown by the console.
+SDK_SNIPPET = """\
+from tencentcloud.common import credential
+from tencentcloud.common.profile.client_profile import ClientProfile
+from tencentcloud.common.profile.http_profile import HttpProfile
+from tencentcloud.ocr.v20181119 import ocr_client, models
+
+hp = HttpProfile(protocol="{scheme}", endpoint="{host}")   # no scheme in endpoint: it is the signed Host
+client = ocr_client.OcrClient(credential.Credential("SECRET_ID", "SECRET_KEY"),
+                              "ap-guangzhou", ClientProfile(httpProfile=hp))
+req = models.BankCardOCRRequest()
+req.ImageBase64 = base64.b64encode(open("card.jpg", "rb").read()).decode()
+resp = client.BankCardOCR(req)          # resp.CardNo, resp.BankInfo, resp.ValidDate, resp.RequestId
+"""
+
 
 class Settings(DialectSettings):
     """[tencent]"""
@@ -385,6 +402,30 @@ class TencentDialect:
         except Exception:  # never let an error page fail
             log.exception("tencent: rendering %r failed", exc)
             return error_response("InternalError", request_id, LANG_ZH)
+
+    # --- console (gateway/console) ---
+
+    def auth_mode(self) -> str:
+        return auth_mode_of(self.open, signed=True, token=False)
+
+    def console_request(self, image: bytes, asks: ReadOptions) -> IncomingRequest:
+        """What tencentcloud-sdk-python sends: TC3 JSON POST, the action in X-TC-* headers."""
+        params = {
+            "ImageBase64": base64.b64encode(image).decode("ascii"),
+            "RetBorderCutImage": asks.want_border_cut_image,
+            "RetCardNoImage": asks.want_card_no_image,
+            "EnableBorderCheck": asks.check_border,
+            "EnableCopyCheck": asks.check_copy,
+            "EnableReshootCheck": asks.check_reshoot,
+            "EnableQualityValue": asks.want_quality,
+        }
+        headers = {"Content-Type": "application/json", "X-TC-Action": ACTION, "X-TC-Version": VERSION,
+                   "X-TC-Language": LANG_ZH}
+        return console_request("POST", "/", headers, json.dumps(params).encode("ascii"))
+
+    def sdk_snippet(self, base_url: str) -> str:
+        scheme, _, host = base_url.partition("://")
+        return SDK_SNIPPET.replace("{scheme}", scheme).replace("{host}", host)
 
 
 def error_code_for(exc: Exception) -> str:
