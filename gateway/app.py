@@ -36,6 +36,7 @@ from adapters import load_dialects
 from adapters.base import Dialect, EngineCall, IncomingRequest, VendorError
 from gateway.body import read_body
 from gateway.config import Config, with_defaults
+from gateway.console import ConsoleApp
 from engine.errors import EngineError
 from gateway.errors import GatewayError, RouteNotFoundError, ShuttingDownError
 from gateway.images import Resolver, check_image, fetch_image, fetch_transport, image_dimensions
@@ -400,6 +401,7 @@ def create_app(
     dialects: list[Dialect] | None = None,
     http_client: httpx.AsyncClient | None = None,
     resolver: Resolver | None = None,
+    loopback: bool = True,
 ) -> Starlette:
     """The gateway app.
 
@@ -407,7 +409,8 @@ def create_app(
     Structs; missing keys take defaults); `engine` has
     `read(image_bytes, ReadOptions) -> CardReading`; `dialects` defaults to every
     available adapter created from `config`. `http_client` and `resolver` replace
-    the image fetcher's httpx client and DNS resolver (tests).
+    the image fetcher's httpx client and DNS resolver (tests). `loopback`: the server is bound
+    to loopback only (the console's default access, gateway/console/access.py).
     """
     config = with_defaults(config)
     if dialects is None:
@@ -430,12 +433,15 @@ def create_app(
     routes = [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])]
     if config.metrics.enabled:
         routes.append(Route("/metrics", metrics, methods=["GET"]))
+    console = ConsoleApp(gateway, config, loopback)
+    routes += console.routes()
     served: dict[str, list[tuple[Dialect, list[str]]]] = {}  # path -> its dialects, in dialect order
     for dialect in dialects:
         for path, methods in dialect.routes():
             served.setdefault(path, []).append((dialect, methods))
     for path, owners in served.items():
-        routes.append(Route(path, _endpoint(gateway, owners, path), name=":".join(d.name for d, _ in owners) + f":{path}"))
+        home = console.home if path == "/" else None  # a browser at the root is shown the console
+        routes.append(Route(path, _endpoint(gateway, owners, path, home), name=":".join(d.name for d, _ in owners) + f":{path}"))
     routes.append(Route("/{unknown_path:path}", _Endpoint(gateway.not_found)))
 
     @asynccontextmanager
@@ -462,10 +468,12 @@ class _Endpoint:
             await response(scope, receive, send)
 
 
-def _endpoint(gateway: Gateway, owners: list[tuple[Dialect, list[str]]], path: str) -> _Endpoint:
+def _endpoint(gateway: Gateway, owners: list[tuple[Dialect, list[str]]], path: str,
+              home: Callable[[Request], Response | None] | None = None) -> _Endpoint:
     """One path's endpoint. Where several dialects serve the path (two RPC-style APIs may
     both live at `POST /`), the first whose `claims(method, headers, query)` says yes
-    answers; a request no dialect claims goes to the first owner without a `claims` method."""
+    answers; a request no dialect claims goes to the first owner without a `claims` method.
+    `home`, when given, may answer first (a browser opening `/` is sent to the console)."""
     choices = [(dialect, {m.upper() for m in methods} if methods else None) for dialect, methods in owners]
     claimants = [choice for choice in choices if getattr(choice[0], "claims", None) is not None]
     default = next((choice for choice in choices if choice not in claimants), choices[0])
@@ -477,6 +485,9 @@ def _endpoint(gateway: Gateway, owners: list[tuple[Dialect, list[str]]], path: s
         return default
 
     async def handler(request: Request) -> Response | None:
+        redirect = home(request) if home is not None else None
+        if redirect is not None:
+            return redirect
         dialect, allowed = pick(request)
         return await gateway.handle(request, dialect, path, allowed)
 

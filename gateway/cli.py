@@ -88,14 +88,14 @@ def warm_up(engine) -> float:
     return time.perf_counter() - started
 
 
-def build_app(config: Config, allow_unsigned: bool):
+def build_app(config: Config, allow_unsigned: bool, loopback: bool = True):
     """The shipped app: the real engine, loaded and warmed, every dialect."""
     from engine import Engine
     from gateway.app import create_app
 
     engine = Engine.load()
     log.info("engine loaded and warmed in %.2f s", warm_up(engine))
-    return create_app(config, engine, allow_unsigned=allow_unsigned)
+    return create_app(config, engine, allow_unsigned=allow_unsigned, loopback=loopback)
 
 
 CONFIG_ENV = "CARDGATE_CONFIG"
@@ -198,7 +198,7 @@ def serve_one(args: argparse.Namespace, config: Config, allow_unsigned: bool, re
     """One process: load and warm the engine, serve until SIGTERM/SIGINT, drain, exit."""
     hconfig = hypercorn_config(args, config)
     try:
-        app = build_app(config, allow_unsigned)
+        app = build_app(config, allow_unsigned, is_loopback(args.host))
     except Exception as exc:  # no weights, engine not built, ...: say so without a trace
         log.error("cannot load the engine: %s: %s", type(exc).__name__, exc)
         return 1

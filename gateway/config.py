@@ -76,6 +76,16 @@ class Log(Table):
     format: Literal["json", "text"] = "json"  # json: one object per line, for log collectors; text: for a terminal
 
 
+class Console(Table):
+    # The web console and /_cardgate/health (gateway/console/). Absent: on only when bound to
+    # loopback. Bound elsewhere it is on only with enabled = true and a password or token.
+    enabled: bool | None = None
+    password: str = ""  # HTTP Basic (any user name); checked in constant time
+    token: str = ""  # Authorization: Bearer <token>
+    per_second: NonNegativeFloat = 5.0  # console requests per second, all clients together; 0: no limit
+    burst: NonNegativeInt = 20  # bucket size (a page load is a handful of requests)
+
+
 class GatewayTables(Table):
     """The tables that are the gateway's own."""
 
@@ -87,6 +97,7 @@ class GatewayTables(Table):
     replay: Replay = Replay()
     metrics: Metrics = Metrics()
     log: Log = Log()
+    console: Console = Console()
     shadow: ShadowOptions = ShadowOptions()
 
 
