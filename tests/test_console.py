@@ -221,6 +221,25 @@ def test_the_console_read_goes_through_the_engine_queue():
     assert tencent["Response"]["Error"]["Code"] == "RequestLimitExceeded"
 
 
+def test_the_blur_floor_gives_each_dialect_its_blurred_image_error():
+    engine = FakeEngine(make_reading(NUMBER, quality=30))
+    with console_client({"engine": {"blur_floor": 50}}, engine=engine) as client:
+        shown = read(client, fake_card_image(NUMBER))
+    tencent = json.loads(shown["dialects"][0]["body"])
+    assert tencent["Response"]["Error"]["Code"] == "FailedOperation.OcrFailed"
+    assert shown["reading"]["quality"] == 30  # the page still shows what was read
+
+
+def test_a_draining_gateway_gives_each_dialect_its_retryable_error_and_reads_nothing():
+    engine = FakeEngine(make_reading(NUMBER))
+    with console_client(engine=engine) as client:
+        client.app.state.gateway.begin_drain()
+        shown = read(client, fake_card_image(NUMBER))
+    assert engine.calls == [] and shown["error"] == {"type": "ShuttingDownError"}
+    tencent = json.loads(shown["dialects"][0]["body"])
+    assert tencent["Response"]["Error"]["Code"] == "RequestLimitExceeded"
+
+
 def test_an_empty_or_oversized_body_is_refused():
     with console_client({"tencent": {"enabled": False}, "huawei": {"enabled": False}, "baidu": {"enabled": False},
                          "myqcloud": {"enabled": False}, "hex": {"enabled": False}, "alibaba": {"enabled": False}}) as client:

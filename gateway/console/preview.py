@@ -31,7 +31,7 @@ from engine.types import (
     CardReading,
     ReadOptions,
 )
-from gateway.errors import BodyTooLargeError
+from gateway.errors import BodyTooLargeError, ShuttingDownError
 from gateway.images import image_dimensions
 
 # Which ReadOptions flag makes the engine look for each warning (engine/checks.py); the rest
@@ -157,6 +157,8 @@ async def dialect_answer(gateway, dialect: Dialect, image: bytes, asks: ReadOpti
         req.headers.insert(0, ("host", host))
     error: BaseException | None = None
     try:
+        if gateway.draining:  # as for a real request: refused before its body is read
+            raise ShuttingDownError("draining")
         if len(req.body) > gateway.body_limit(dialect):
             raise BodyTooLargeError(f"body > {gateway.body_limit(dialect)} bytes")
         call = dialect.parse(req)
@@ -184,6 +186,8 @@ async def preview(gateway, image: bytes, asks: ReadOptions, reveal: bool, host: 
     stages: dict[str, float] = {}
     outcome: CardReading | BaseException
     try:
+        if gateway.draining:
+            raise ShuttingDownError("draining")
         outcome = await gateway.runner.run(gateway.engine.read, image, console_read_options(gateway.dialects), stages=stages)
     except EXPECTED_ERRORS as exc:  # no card, unreadable, busy...: each dialect says it its own way
         outcome = exc
