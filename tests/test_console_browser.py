@@ -149,5 +149,9 @@ def test_the_report_page_shows_a_compare_report(browser, live_gateway, tmp_path)
     assert rows["expiry"] == ["expiry", "2", "1", "50.0%"] and rows["number"][-1] == "100.0%"
     shown = browser.find_element(By.ID, "records-table").text
     assert "b.jpg" in shown and "a.jpg" not in shown  # only the disagreement, by default
+    (tmp_path / "b.jpg").write_bytes(synthetic_photo(NUMBER))
+    browser.find_element(By.ID, "report-images").send_keys(str(tmp_path / "b.jpg"))
+    thumb = WebDriverWait(browser, 10).until(lambda d: d.find_element(By.CSS_SELECTOR, "#records-table img.thumb"))
+    assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", thumb) > 0
     browser.save_screenshot(str(tmp_path / "report.png"))
     assert not [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]

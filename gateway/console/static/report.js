@@ -4,6 +4,9 @@
 const FIELDS = ["number", "expiry", "bank", "kind", "warnings", "error_code"];
 const $ = (id) => document.getElementById(id);
 let report = null;
+// Photos the user picked, shown as thumbnails beside their records: record ids are the image
+// paths as `cardgate compare` was given them, matched by path, then by file name.
+const photos = new Map();
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -38,7 +41,8 @@ function show() {
 function showRecords(records, sides) {
   const only = $("only-disagreements").checked;
   const table = $("records-table");
-  table.tHead.replaceChildren(el("tr", {}, ...["id", "agree", "side", "status", "latency ms", ...FIELDS]
+  const heads = ["id", ...(photos.size ? ["image"] : []), "agree", "side", "status", "latency ms", ...FIELDS];
+  table.tHead.replaceChildren(el("tr", {}, ...heads
     .map((name) => el("th", { scope: "col" }, name))));
   const rows = [];
   for (const record of records) {
@@ -48,8 +52,12 @@ function showRecords(records, sides) {
       const side = record.sides[name];
       const cells = [];
       if (i === 0) {
-        cells.push(el("td", { rowspan: String(present.length) }, text(record.id)),
-                   el("td", { rowspan: String(present.length), class: verdict(record.agree) },
+        cells.push(el("td", { rowspan: String(present.length) }, text(record.id)));
+        if (photos.size) {
+          const url = photoFor(record.id);
+          cells.push(el("td", { rowspan: String(present.length) }, ...(url ? [el("img", { src: url, alt: `photo ${record.id}`, class: "thumb" })] : [])));
+        }
+        cells.push(el("td", { rowspan: String(present.length), class: verdict(record.agree) },
                       record.agree == null ? "–" : record.agree ? "yes" : "no"));
       }
       cells.push(el("td", {}, name), el("td", {}, `${text(side.status)} ${text(side.failure)}`.trim()),
@@ -59,7 +67,7 @@ function showRecords(records, sides) {
     });
   }
   table.tBodies[0].replaceChildren(...rows);
-  if (!rows.length) table.tBodies[0].append(el("tr", {}, el("td", { colspan: String(5 + FIELDS.length) }, "No records to show.")));
+  if (!rows.length) table.tBodies[0].append(el("tr", {}, el("td", { colspan: String(heads.length) }, "No records to show.")));
 }
 
 async function open(file) {
@@ -75,7 +83,28 @@ async function open(file) {
   }
 }
 
+function photoFor(id) {
+  const path = String(id || "").replaceAll("\\", "/");
+  const name = path.split("/").pop();
+  if (photos.has(path)) return photos.get(path);
+  for (const [key, url] of photos) if (key.includes("/") && (path.endsWith("/" + key) || key.endsWith("/" + path))) return url;
+  return photos.get(name);
+}
+
+function pickPhotos(files) {
+  for (const url of new Set(photos.values())) URL.revokeObjectURL(url);
+  photos.clear();
+  for (const file of files) {
+    const url = URL.createObjectURL(file);  // read in this browser only
+    if (file.webkitRelativePath) photos.set(file.webkitRelativePath, url);
+    photos.set(file.name, url);
+  }
+  if (report) showRecords(report.records, Object.keys(report.summary.sides));
+}
+
 const drop = $("report-drop");
+$("report-images").addEventListener("change", (event) => pickPhotos(event.target.files));
+$("report-folder").addEventListener("change", (event) => pickPhotos(event.target.files));
 $("report-file").addEventListener("change", (event) => open(event.target.files[0]));
 drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
 drop.addEventListener("dragleave", () => drop.classList.remove("over"));
