@@ -138,6 +138,6 @@ class ConsoleApp:
         if not image:
             return JSONResponse({"error": "no_image", "message": "send the photo as the request body"}, status_code=400)
         query = dict(request.query_params)
-        reveal = query.get("reveal") in ("1", "true")
+        reveal = preview.flag(query, "reveal")
         result = await preview.preview(self.gateway, image, preview.asks_from(query), reveal, request.headers.get("host", ""))
         return JSONResponse(result)

@@ -54,10 +54,14 @@ ASKS = {
 SHOWN, HIDDEN = 6, 4  # the masked number keeps its first 6 and last 4 digits
 
 
+def flag(query: dict[str, str], name: str) -> bool:
+    """A query switch: "1", "true", "on" or "yes" (any case) is on; anything else, or none, off."""
+    return query.get(name, "").strip().lower() in ("1", "true", "on", "yes")
+
+
 def asks_from(query: dict[str, str]) -> ReadOptions:
-    """The user's choices ("1"/"true"/"on" switch a flag on) as the neutral ReadOptions."""
-    on = {flag: query.get(name, "").strip().lower() in ("1", "true", "on", "yes") for name, flag in ASKS.items()}
-    return ReadOptions(**on)
+    """The user's choices as the neutral ReadOptions."""
+    return ReadOptions(**{option: flag(query, name) for name, option in ASKS.items()})
 
 
 def console_read_options(dialects: list[Dialect]) -> ReadOptions:
