@@ -202,11 +202,11 @@ class Gateway:
             self.log_access(dialect.name, route, request, gone, request_id, exc, None, started, CLIENT_CLOSED_CODE)
             return None
         except Exception as exc:  # every failure becomes the vendor's own error
-            error = exc
             if not isinstance(exc, EXPECTED_ERRORS):  # a bug somewhere: keep the trace, server side only
                 log.error("request %s (%s) failed unexpectedly", request_id, dialect.name, exc_info=exc,
                           extra={"fields": {"request_id": request_id, "dialect": dialect.name}})
             response = safe_render_error(dialect, exc, request_id, incoming)
+            error = detached(exc)
         code = vendor_code(dialect, error)
         self.record(dialect.name, response, code, stages, started)
         self.log_access(dialect.name, route, request, response, request_id, error, call, started, code)
@@ -228,11 +228,11 @@ class Gateway:
             answer.response = dialect.render(call, reading, request_id, elapsed_ms)
             stages["render"] = time.perf_counter() - render_started
         except Exception as exc:  # every failure becomes the vendor's own error
-            answer.error = exc
             if not isinstance(exc, EXPECTED_ERRORS):  # a bug somewhere: keep the trace, server side only
                 log.error("request %s (%s) failed unexpectedly", request_id, dialect.name, exc_info=exc,
                           extra={"fields": {"request_id": request_id, "dialect": dialect.name}})
             answer.response = safe_render_error(dialect, exc, request_id, incoming)
+            answer.error = detached(exc)
         return answer
 
     def record(self, dialect_name: str, response: Response, code: str, stages: dict[str, float], started: float) -> None:
@@ -356,6 +356,17 @@ def vendor_code(dialect: Dialect, error: BaseException | None) -> str:
         except Exception:  # metrics must never break a request
             pass
     return error_label(error) or "error"
+
+
+def detached(exc: BaseException) -> BaseException:
+    """`exc` without its traceback and the exceptions it was raised from, to be kept past its
+    `except` block (in a local, a LocalAnswer). Kept whole it would make a reference cycle: the
+    traceback holds the frames it went through, with every local of theirs (the body, the image),
+    and one of those frames holds `exc` again; only the cycle collector frees that, long after
+    the answer is sent. `raise ... from None` is no help: it hides __context__ but keeps it. Call
+    it once the exception has been logged and rendered."""
+    exc.__traceback__ = exc.__context__ = exc.__cause__ = None
+    return exc
 
 
 def error_label(error: BaseException | None) -> str | None:

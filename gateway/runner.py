@@ -87,6 +87,10 @@ class EngineRunner:
         try:
             return await asyncio.wrap_future(future)
         finally:
+            # A failed read's exception is held by the future and its traceback holds this frame:
+            # the frame must let go of the future, or the two (and the image in `args`) make a
+            # cycle that only the cycle collector frees.
+            del future
             if stages is not None and times[1]:
                 stages["queue"] = times[0] - submitted
                 stages["engine"] = times[1] - times[0]
