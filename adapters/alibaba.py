@@ -91,6 +91,7 @@ ERRORS: dict[str, tuple[int, str]] = {
 # Neutral failures and engine errors -> codes; first match wins (subclasses first).
 EXCEPTION_CODES: list[tuple[type[BaseException], str]] = [
     (gw.BodyTooLargeError, "exceededImageContent"),
+    (gw.BodyTimeoutError, "imageTimeOut"),  # the body is the image, and it stopped arriving
     (gw.ImageTooLargeBytesError, "exceededImageContent"),
     (gw.UnsupportedFormatError, "unsupportedImageFormat"),
     (gw.FetchTimeoutError, "imageTimeOut"),

@@ -102,6 +102,7 @@ TOKEN_ERRORS: dict[str, tuple[int, str, str]] = {
 # Neutral failures and engine errors -> keys of ERRORS; first match wins (subclasses first).
 EXCEPTION_CODES: list[tuple[type[BaseException], str]] = [
     (gw.BodyTooLargeError, "216202.oversize"),
+    (gw.BodyTimeoutError, "216100"),  # invalid param: the form never came whole (no timeout code but the URL fetch's)
     (gw.BadBase64Error, "216201"),
     (gw.ImageTooLargeBytesError, "216202"),
     (gw.UnsupportedFormatError, "216201"),

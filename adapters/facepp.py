@@ -83,6 +83,7 @@ _PLAIN_TEXT = "Request Entity Too Large"
 # None: not an error for Face++ ("no card" is a 200 with an empty bank_cards list).
 _EXCEPTION_CODES: list[tuple[type[BaseException], str | None]] = [
     (gw.BodyTooLargeError, _PLAIN_TEXT),
+    (gw.BodyTimeoutError, "BAD_ARGUMENTS"),  # as a cut-off form (IMAGE_DOWNLOAD_TIMEOUT is for image_url)
     (gw.BadJSONError, "BAD_ARGUMENTS"),
     (gw.BadBase64Error, "BAD_ARGUMENTS"),
     (gw.ImageTooLargeBytesError, "IMAGE_FILE_TOO_LARGE"),

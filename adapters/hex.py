@@ -78,6 +78,7 @@ EXCEPTION_CODES: list[tuple[type[BaseException], int]] = [
     (gateway_errors.RateLimitedError, -5208),
     (gateway_errors.ShuttingDownError, -5208),
     (gateway_errors.BodyTooLargeError, -1102),
+    (gateway_errors.BodyTimeoutError, -9010),  # a body that stopped arriving: as one that is not JSON
     (gateway_errors.BadJSONError, -9010),  # what a body that is not JSON gets
     (gateway_errors.BadBase64Error, -1102),
     (gateway_errors.ImageTooLargeBytesError, -1102),

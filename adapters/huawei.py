@@ -287,6 +287,7 @@ def error_code_for(exc: Exception) -> str:
 # Neutral gateway failures and engine errors -> Huawei codes; first match wins (subclasses first).
 _EXCEPTION_CODES: list[tuple[type[BaseException], str]] = [
     (gw.BodyTooLargeError, "ModelArts.4104"),
+    (gw.BodyTimeoutError, "ModelArts.4105"),  # a body that stopped arriving is as a cut-off JSON body
     (gw.BadJSONError, "ModelArts.4105"),
     (gw.BadBase64Error, "AIS.0102"),  # the doc: "not a Base64 encoded string" is AIS.0102
     (gw.ImageTooLargeBytesError, "AIS.0103"),

@@ -110,6 +110,7 @@ ERRORS: dict[int, str] = {
 # Neutral gateway failures and engine errors -> myqcloud codes; first match wins (subclasses first).
 EXCEPTION_CODES: list[tuple[type[BaseException], int]] = [
     (gw.BodyTooLargeError, 20),
+    (gw.BodyTimeoutError, 3),  # 错误的请求: the request never came whole
     (gw.BadJSONError, 3),
     (gw.BadBase64Error, -1102),
     (gw.ImageTooLargeBytesError, 20),

@@ -120,6 +120,7 @@ ERRORS: dict[str, tuple[str, str]] = {
 # Neutral gateway failures and engine errors -> Tencent codes; first match wins (subclasses first).
 EXCEPTION_CODES: list[tuple[type[BaseException], str]] = [
     (gw.BodyTooLargeError, "RequestSizeLimitExceeded"),
+    (gw.BodyTimeoutError, "InvalidParameter"),  # no timeout code is documented: as a cut-off body
     (gw.BadJSONError, "InvalidParameter"),
     (gw.BadBase64Error, "InvalidParameter.EngineImageDecodeFailed"),
     (gw.ImageTooLargeBytesError, "LimitExceeded.TooLargeFileError"),

@@ -175,7 +175,7 @@ class Gateway:
             if self.draining:
                 incoming = incoming_request(request, b"")
                 raise ShuttingDownError("draining")
-            body = await read_body(request, self.body_limit(dialect))
+            body = await read_body(request, self.body_limit(dialect), timeout_s=self.config.server.body_timeout_s)
             incoming = incoming_request(request, body)
             credential = dialect.authenticate(incoming, self.clock())
             self.rate_limiter.check(dialect.name, credential)

@@ -3,6 +3,7 @@ urlencoded or multipart body for the dialects. Signatures are still checked over
 bytes (IncomingRequest.body), never over what these functions return."""
 from __future__ import annotations
 
+import asyncio
 import codecs
 import json
 from typing import Any
@@ -12,7 +13,7 @@ import numpy as np
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from gateway.errors import BadJSONError, BodyTooLargeError
+from gateway.errors import BadJSONError, BodyTimeoutError, BodyTooLargeError
 
 # Every dialect's JSON body is a flat object (hex nests one options object): anything
 # deeper is an attack, refused before a recursive parser runs out of stack on it. The
@@ -24,18 +25,29 @@ _BRACKET_STEPS[[ord("["), ord("{")]] = 1
 _BRACKET_STEPS[[ord("]"), ord("}")]] = -1
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
+async def read_body(request: Request, max_bytes: int, *, timeout_s: float | None = None) -> bytes:
     """The whole body, or BodyTooLargeError as soon as more than `max_bytes` arrive.
 
     A declared Content-Length above the limit is refused before reading anything;
     a chunked or lying body is cut off at the first chunk that crosses the limit.
+    With `timeout_s`, BodyTimeoutError when no chunk arrives for that long: a slow
+    client that keeps sending is waited for, one that stopped is not. A client gone
+    mid-body is Starlette's ClientDisconnect.
     """
     declared = request.headers.get("content-length")
     if declared is not None and declared.strip().isdigit() and int(declared) > max_bytes:
         raise BodyTooLargeError(f"content-length {declared} > {max_bytes}")
     chunks: list[bytes] = []
     received = 0
-    async for chunk in request.stream():
+    stream = request.stream()
+    while True:
+        try:
+            async with asyncio.timeout(timeout_s):  # None: no limit
+                chunk = await anext(stream)
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise BodyTimeoutError(f"no body byte for {timeout_s} s after {received} bytes") from None
         received += len(chunk)
         if received > max_bytes:
             raise BodyTooLargeError(f"body > {max_bytes} bytes")

@@ -270,18 +270,26 @@ async def serve_until(app, hconfig, stop: asyncio.Event, drain_timeout: float) -
 
     Draining first: /readyz turns 503 (load balancers stop sending), new requests
     get the dialect's ShuttingDownError answer, and requests in flight finish (up
-    to `drain_timeout` s). Only then does Hypercorn stop listening.
+    to `drain_timeout` s). Only then does Hypercorn stop listening, and it closes
+    whatever connections are still open when the rest of `drain_timeout` is over:
+    the whole shutdown takes at most `drain_timeout`, whatever clients do (a
+    stalled body is answered sooner, at [server] body_timeout_s).
     """
     from hypercorn.asyncio import serve
 
     gateway = app.state.gateway
     shutdown = asyncio.Event()
+    loop = asyncio.get_running_loop()
 
     async def drain_on_stop() -> None:
         await stop.wait()
+        began = loop.time()
         log.info("shutting down: draining %d request(s) in flight", gateway.metrics.in_flight)
         if not await gateway.drain(drain_timeout):
             log.warning("drain timeout (%.0f s) reached with %d request(s) in flight", drain_timeout, gateway.metrics.in_flight)
+        # Hypercorn gives the connections still open graceful_timeout more after it stops
+        # listening (it reads the value then): only what the drain left, not a second drain_timeout.
+        hconfig.graceful_timeout = max(0.0, drain_timeout - (loop.time() - began))
         shutdown.set()
 
     drainer = asyncio.create_task(drain_on_stop())

@@ -26,6 +26,7 @@ __all__ = ["Config", "ConfigError", "load_config", "parse_config", "with_default
 
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
 NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _LOG_LEVEL_NAMES = LOG_LEVELS + tuple(level.lower() for level in LOG_LEVELS)
 
@@ -58,6 +59,9 @@ class RateLimits(Table):
 
 class Server(Table):
     drain_timeout_s: NonNegativeFloat = 30.0  # graceful shutdown: wait for in-flight requests
+    # A client that sends its headers and then stops holds a connection and a request slot: the
+    # body is given up when no byte of it arrives for this long (gateway/body.py read_body).
+    body_timeout_s: PositiveFloat = 10.0
 
 
 class Replay(Table):

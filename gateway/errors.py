@@ -13,6 +13,10 @@ class BodyTooLargeError(GatewayError):
     """The request body exceeds the dialect's max_body_bytes (checked while streaming)."""
 
 
+class BodyTimeoutError(GatewayError):
+    """No byte of the request body arrived for [server] body_timeout_s: the client stalled mid-body."""
+
+
 class BadJSONError(GatewayError):
     """A JSON body that is not JSON, or nests deeper than gateway.body.MAX_JSON_DEPTH."""
 

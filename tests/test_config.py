@@ -43,6 +43,7 @@ REFUSED = [
     ('[huawei]\ntokens = [""]', '[huawei] tokens[0]: expected a string of length >= 1, got ""'),
     ("[engine]\nthreads = 0", "[engine] threads: expected an integer >= 1, got 0"),
     ("[engine]\nqueue_size = true", "[engine] queue_size: expected an integer, got a boolean"),
+    ("[server]\nbody_timeout_s = 0", "[server] body_timeout_s: expected a number > 0.0, got 0"),
     ("fetch = 3", "[fetch]: expected a table, got an integer"),
     ('[rate_limits.credentials]\nAKID = "fast"', "[rate_limits.credentials] AKID: expected a number, got a string"),
     ('[log]\nlevel = "LOUD"', '[log] level: expected one of "CRITICAL", "DEBUG", "ERROR", "INFO", "WARNING", got "LOUD"'),

@@ -619,6 +619,7 @@ def test_busy_engine_answers_the_dialect_busy_error_live(live_gateway):
 
 ALL_ERRORS = [
     gateway_errors.BodyTooLargeError(),
+    gateway_errors.BodyTimeoutError(),
     gateway_errors.BadBase64Error(),
     gateway_errors.ImageTooLargeBytesError(),
     gateway_errors.UnsupportedFormatError("gif"),

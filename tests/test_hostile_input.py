@@ -18,7 +18,7 @@ from gateway.app import create_app
 from gateway.body import MAX_JSON_DEPTH, json_too_deep
 from gateway.errors import FetchError
 from gateway.images import fetch_image
-from tests.fakes import FakeEngine
+from tests.fakes import FakeEngine, fake_card_image
 
 DEEP = b"[" * 10_000
 
@@ -91,6 +91,15 @@ class Answer:
 def asgi_call(app, path: str, headers: list[tuple[bytes, bytes]], messages: list[dict]) -> list[dict]:
     """POST straight into the ASGI app, header bytes exactly as given (HTTP clients re-encode
     them) and the body as the given receive messages; the messages the app sent back."""
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    return asgi_call_with(app, path, headers, receive)
+
+
+def asgi_call_with(app, path: str, headers: list[tuple[bytes, bytes]], receive) -> list[dict]:
+    """asgi_call with the body from the ASGI `receive` coroutine function given."""
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
         "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
@@ -98,9 +107,6 @@ def asgi_call(app, path: str, headers: list[tuple[bytes, bytes]], messages: list
         "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8080),
     }
     sent: list[dict] = []
-
-    async def receive():
-        return messages.pop(0) if messages else {"type": "http.disconnect"}
 
     async def send(message):
         sent.append(message)
@@ -275,3 +281,74 @@ def test_a_pinned_fetch_reaches_the_checked_address_with_the_name_in_host(monkey
     image, port = asyncio.run(go())
     assert image == b"image"
     assert f"host: cards.example.com:{port}\r\n".encode() in seen[0].lower()
+
+
+# --- a body that stops arriving -------------------------------------------------------------
+
+STALLED_ANSWERS = {  # dialect -> (path, content type, the vendor code a stalled body gets)
+    "tencent": ("/", "application/json", "InvalidParameter"),
+    "myqcloud": ("/ocr/bankcard", "application/json", "3"),
+    "huawei": ("/v2/project/ocr/bankcard", "application/json", "ModelArts.4105"),
+    "facepp": ("/cardpp/v1/ocrbankcard", "application/x-www-form-urlencoded", "BAD_ARGUMENTS"),
+    "hex": ("/hex/ocrapi/creditcardocr", "application/json", "-9010"),
+    "baidu": ("/rest/2.0/ocr/v1/bankcard", "application/x-www-form-urlencoded", "216100"),
+    "alibaba": ("/alibaba/", "application/octet-stream", "imageTimeOut"),
+}
+
+
+def stall_mid_body(base_url: str, path: str, content_type: str, wait_s: float) -> bytes:
+    """Over a raw socket: complete headers, a tenth of the declared body, then nothing. What the
+    server sent back before closing (or before `wait_s` ran out)."""
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=wait_s) as sock:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n"
+                     f"Content-Length: 1000\r\n\r\n".encode() + b"x" * 100)
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except TimeoutError:
+            pass
+    return answer
+
+
+def parse_answer(raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, body
+
+
+@pytest.mark.parametrize("dialect", sorted(STALLED_ANSWERS))
+def test_a_stalled_body_gets_the_vendors_error_within_the_timeout(live_gateway, caplog, dialect):
+    from bench.clients import outcome
+
+    caplog.set_level(logging.INFO)
+    app = create_app({"server": {"body_timeout_s": 0.3}}, FakeEngine())
+    path, content_type, code = STALLED_ANSWERS[dialect]
+    raw = stall_mid_body(live_gateway(app), path, content_type, wait_s=30)  # generous: the answer comes in 0.3 s
+    assert raw, "no answer: the connection was held until the client gave up"
+    status, headers, body = parse_answer(raw)
+    assert outcome(dialect, status, body) == (False, code), (status, body)
+    assert status < 500
+    assert no_trace(caplog)
+    metrics = app.state.gateway.metrics.render()
+    assert f'dialect="{dialect}",status="{status}"' in metrics
+
+
+def test_a_body_that_keeps_coming_is_waited_for():
+    """The timeout is on progress, not on the whole body: chunks each under it add up past it."""
+    timeout_s, pause_s = 0.2, 0.05
+    app = create_app({"server": {"body_timeout_s": timeout_s}}, FakeEngine())
+    body = json.dumps({"image": base64.b64encode(fake_card_image(padding=300)).decode()}).encode()
+    parts = [body[i:i + 40] for i in range(0, len(body), 40)]
+    assert len(parts) * pause_s > 2 * timeout_s  # the whole body takes longer than the timeout
+
+    async def receive():
+        await asyncio.sleep(pause_s)
+        part = parts.pop(0)
+        return {"type": "http.request", "body": part, "more_body": bool(parts)}
+
+    sent = asgi_call_with(app, "/hex/ocrapi/creditcardocr", [(b"content-type", b"application/json")], receive)
+    assert parts == []
+    assert json.loads(b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"))["errorcode"] == 0

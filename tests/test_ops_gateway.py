@@ -343,6 +343,52 @@ def test_serve_until_stop_drains_before_the_server_exits():
     assert not server.is_alive()
 
 
+def test_shutdown_ends_within_the_drain_timeout_whatever_a_client_does():
+    """A client stalled mid-body (its body timeout longer than the drain) holds a request in
+    flight through the whole drain; then its connection is closed at once, not after Hypercorn's
+    graceful_timeout on top (which serve sets to the same drain_timeout_s). With the defaults
+    (body 10 s, drain 30 s) such a client has had its vendor's answer long before."""
+    import argparse
+    import socket
+
+    from gateway.cli import hypercorn_config, serve_until
+    from gateway.config import with_defaults
+
+    drain_s = 2.0
+    config = with_defaults({"server": {"drain_timeout_s": drain_s, "body_timeout_s": 60.0}})
+    app = create_app(config, FakeEngine())
+    port = _free_port()
+    hconfig = hypercorn_config(argparse.Namespace(host="127.0.0.1", port=port), config)
+    assert hconfig.graceful_timeout == drain_s
+    loop_box: dict = {}
+
+    def run():
+        async def main():
+            loop_box["loop"] = asyncio.get_running_loop()
+            loop_box["stop"] = asyncio.Event()
+            await serve_until(app, hconfig, loop_box["stop"], drain_timeout=drain_s)
+
+        asyncio.run(main())
+
+    server = threading.Thread(target=run, daemon=True)
+    server.start()
+    _wait_until_serving(f"http://127.0.0.1:{port}")
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as stalled:
+        stalled.sendall(b"POST /hex/ocrapi/creditcardocr HTTP/1.1\r\nHost: gw\r\n"
+                        b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+        deadline = time.monotonic() + 5
+        while app.state.gateway.metrics.in_flight == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert app.state.gateway.metrics.in_flight == 1
+        stopped = time.monotonic()
+        loop_box["loop"].call_soon_threadsafe(loop_box["stop"].set)
+        server.join(30)
+        took = time.monotonic() - stopped
+    assert not server.is_alive()
+    # Generous on a loaded machine, and still under the two drain_timeouts it took before.
+    assert drain_s <= took < 2 * drain_s - 0.25, took
+
+
 def _free_port() -> int:
     import socket
 
