@@ -8,7 +8,7 @@ the last as the expiry.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -62,6 +62,22 @@ def read_dates(probs: np.ndarray, alphabet: str, min_confidence: float) -> list[
         for d in out[:-1]:
             d.kind = d.kind or "issue"
         out[-1].kind = out[-1].kind or "expiry"
+    return out
+
+
+def in_context(dates: list[DateRead], wide: np.ndarray, alphabet: str) -> list[DateRead]:
+    """`dates` read from a tight band, checked against the read of a wider band of the same rows
+    (`wide`'s probabilities): the tight band reads the digits best, the wide one holds the label
+    and what the tight band's ends cut off. A date the wide band reads only as the end of a year
+    written first (2008/04, cut to 08/04) is dropped; an unlabelled one takes the wide band's label."""
+    text = greedy_text(wide, alphabet)[0].replace(" ", "")
+    kinds = {d.text: d.kind for d in read_dates(wide, alphabet, 0.0) if d.kind is not None}
+    out = []
+    for d in dates:
+        spots = [m.start() for m in re.finditer(re.escape(d.text), text)]
+        year_first = spots and all(text[max(0, i - 2) : i] in ("19", "20") for i in spots)
+        if not year_first:
+            out.append(d if d.kind is not None else replace(d, kind=kinds.get(d.text)))
     return out
 
 

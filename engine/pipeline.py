@@ -21,7 +21,7 @@ import torch
 
 import bin_tables
 from engine import checks
-from engine.dates import pick, read_dates
+from engine.dates import in_context, pick, read_dates
 from engine.decode import decode_image, header_size
 from engine.detection import CardDetector, quarter_turns
 from engine.errors import EngineError, ImageBlurredError, NoCardFoundError, NumberUnreadableError
@@ -218,19 +218,27 @@ class Engine:
         return None if read is None else _Found(view, quad, card, H, lines, band, read, probs.shape[0])
 
     def _dates(self, best: _Found, options: ReadOptions, to_photo: np.ndarray) -> dict[str, TextField]:
-        """The expiry (and the issue date, if asked for) on the chosen view, each from its own
-        band: the located date's rows, wide enough for its label; quads in the photo's pixels."""
+        """The expiry (and the issue date, if asked for) on the chosen view, each read from a band
+        tight around the located date, and its label (VALID FROM / THRU) from a band of the same
+        rows reaching further left, read in the same batch; quads in the photo's pixels."""
         boxes = self.finder.dates(best.lines, want_issue=options.want_issue_date)
         if not boxes:
             return {}
         line_height = best.lines.number[3] - best.lines.number[1]
-        bands = {name: date_band(box, line_height, self.policy.date_band_margin) for name, box in boxes.items()}
-        probs = self.recognizer(best.card, list(bands.values()))
+        pol = self.policy
+
+        def band(box, left):
+            return date_band(box, line_height, pol.date_band_margin, left, pol.date_band_right, pol.date_band_min_height)
+
+        names = list(boxes)
+        bands = [band(boxes[n], pol.date_band_left) for n in names]
+        probs = self.recognizer(best.card, bands + [band(boxes[n], pol.date_label_left) for n in names])
         fields = {}
-        for (name, band), p in zip(bands.items(), probs):
-            got = pick(read_dates(p, self.recognizer.alphabet, self.policy.min_date_confidence), name)
+        for name, b, p, wide in zip(names, bands, probs, probs[len(names) :]):
+            reads = in_context(read_dates(p, self.recognizer.alphabet, pol.min_date_confidence), wide, self.recognizer.alphabet)
+            got = pick(reads, name)
             if got is not None:
-                box = band.columns_to_box(*got.columns, p.shape[0])
+                box = b.columns_to_box(*got.columns, p.shape[0])
                 fields[name] = TextField(text=got.text, confidence=got.confidence, quad=_as_quad(_box_quad(best.H, box) * to_photo), box=_box(box))
         return fields
 

@@ -11,7 +11,7 @@ import msgspec
 
 
 class Policy(msgspec.Struct, frozen=True):
-    version: str = "2"
+    version: str = "3"
     # Locating: heat above which a heatmap cell belongs to a line; cells a number line needs.
     number_peak: float = 0.5
     date_peak: float = 0.5
@@ -20,7 +20,14 @@ class Policy(msgspec.Struct, frozen=True):
     # Bands: rows above and below the located line, in line heights. The band runs the card's
     # whole width, so no crop cuts a digit off at the ends.
     number_band_margin: float = 0.35
-    date_band_margin: float = 0.45
+    # A date band: the located date's rows, at least date_band_min_height number-line heights tall,
+    # date_band_margin of that above and below, reaching date_band_left / _right line heights
+    # past the box (the locator's box often misses the first digits; a label sits to the left).
+    date_band_margin: float = 0.1
+    date_band_min_height: float = 0.8
+    date_band_left: float = 0.5
+    date_band_right: float = 0.8
+    date_label_left: float = 1.5  # the band its label is read from reaches this far left
     # The constrained number decoder (engine/number_decoder.py).
     beam_width: int = 24
     beam_prune: float = 1e-3

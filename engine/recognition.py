@@ -11,9 +11,6 @@ from engine.preprocess import batch_bands, text_band_input
 from engine.runtime import Network
 
 Box = tuple[float, float, float, float]
-# A date band reaches this many number-line heights left and right of the located date: the
-# locator's box often misses the first digits; further out lies other print (a label, a name).
-DATE_BAND_LEFT, DATE_BAND_RIGHT = 1.5, 0.8
 
 
 @dataclass
@@ -41,11 +38,12 @@ def number_band(box: Box, margin: float, card_size: tuple[int, int] = (RECT_W, R
     return Band(0, int(max(0, box[1] - margin * h)), w, int(min(card_h, box[3] + margin * h)))
 
 
-def date_band(box: Box, line_height: float, margin: float) -> Band:
-    """A located date's rows (at least 0.8 number-line heights tall) with room on both sides for
-    its first digits, which the locator's box often misses, and for a VALID THRU / FROM label."""
-    cy, h = (box[1] + box[3]) / 2, max(box[3] - box[1], 0.8 * line_height) * (1 + 2 * margin)
-    x0, x1 = box[0] - DATE_BAND_LEFT * line_height, box[2] + DATE_BAND_RIGHT * line_height
+def date_band(box: Box, line_height: float, margin: float, left: float, right: float, min_height: float) -> Band:
+    """A located date's rows (at least `min_height` number-line heights tall, `margin` of that
+    above and below) reaching `left` and `right` number-line heights past the box: room for the
+    first digits, which the locator's box often misses, and for a VALID THRU / FROM label."""
+    cy, h = (box[1] + box[3]) / 2, max(box[3] - box[1], min_height * line_height) * (1 + 2 * margin)
+    x0, x1 = box[0] - left * line_height, box[2] + right * line_height
     return Band(int(max(0, x0)), int(max(0, cy - h / 2)), int(min(RECT_W, x1)), int(min(RECT_H, cy + h / 2)))
 
 

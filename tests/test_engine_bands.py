@@ -2,7 +2,7 @@
 end; a date band leaves room for the first digits and the label; columns map back to the card."""
 import numpy as np
 
-from engine.dates import pick, read_dates
+from engine.dates import in_context, pick, read_dates
 from engine.geometry import RECT_H, RECT_W
 from engine.recognition import Band, date_band, number_band
 from engine.textrec import CARD_ALPHABET
@@ -16,12 +16,12 @@ def test_the_number_band_runs_the_whole_card_width_around_the_located_rows():
 
 def test_bands_stay_on_the_card():
     assert number_band((0.0, 2.0, 856.0, 42.0), margin=0.5) == Band(0, 0, RECT_W, 62)
-    b = date_band((20.0, 520.0, 120.0, 538.0), line_height=40.0, margin=0.45)
+    b = date_band((20.0, 520.0, 120.0, 538.0), line_height=40.0, margin=0.45, left=1.5, right=0.8, min_height=0.8)
     assert b.x0 == 0 and b.y1 == RECT_H and b.x1 == 152
 
 
 def test_a_date_band_is_at_least_most_of_a_number_line_tall_and_reaches_left():
-    b = date_band((400.0, 400.0, 480.0, 410.0), line_height=40.0, margin=0.0)  # a thin located box
+    b = date_band((400.0, 400.0, 480.0, 410.0), line_height=40.0, margin=0.0, left=1.5, right=0.8, min_height=0.8)  # a thin located box
     assert b.y1 - b.y0 == 32  # 0.8 line heights
     assert b.x0 == 340 and b.x1 == 512
 
@@ -54,3 +54,12 @@ def test_dates_that_are_no_mm_yy_are_not_read():
     assert read_dates(_probs("2008/04"), CARD_ALPHABET, 0.8) == []  # year first
     assert read_dates(_probs("13/25"), CARD_ALPHABET, 0.8) == []  # no month 13
     assert [d.text for d in read_dates(_probs("05/2022"), CARD_ALPHABET, 0.8)] == ["05/22"]
+
+
+def test_the_wide_band_gives_a_tight_read_its_label_and_its_cut_off_century():
+    tight = read_dates(_probs("08/04"), CARD_ALPHABET, 0.8)
+    assert [d.kind for d in tight] == [None]
+    assert in_context(tight, _probs("2008/04"), CARD_ALPHABET) == []  # a year-first date, cut short
+    assert [(d.text, d.kind) for d in in_context(tight, _probs("VALID FROM 08/04"), CARD_ALPHABET)] == [("08/04", "issue")]
+    assert [d.kind for d in in_context(tight, _probs("623608/04"), CARD_ALPHABET)] == [None]  # other print is no year
+    assert [d.text for d in in_context(tight, _probs("0_8"), CARD_ALPHABET)] == ["08/04"]  # the wide band misread it: kept
