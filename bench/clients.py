@@ -2,7 +2,7 @@
 
 `build_request(dialect, image, creds, host)` returns (method, path, headers, body)
 for one bank card read; `outcome(dialect, status, body)` says whether the answer
-is a success and which vendor code it carries. Credentials come from the
+is a success and which vendor code it carries, `answered_number` which number it read. Credentials come from the
 gateway's own TOML file (`Credentials.from_config`): the first key of each
 vendor is used; a vendor without one is sent unsigned (served only when the
 gateway allows unsigned requests, i.e. bound to loopback).
@@ -203,6 +203,33 @@ def outcome(dialect: str, status: int, body: bytes) -> tuple[bool, str]:
     if dialect == "alibaba":
         return status == 200 and "Data" in data, data.get("Code", "ok")
     raise ValueError(dialect)
+
+
+def answered_number(dialect: str, status: int, body: bytes) -> str | None:
+    """The card number (digits only) a successful answer carries; None for any other answer."""
+    if not outcome(dialect, status, body)[0]:
+        return None
+    data = json.loads(body)
+    try:
+        if dialect == "tencent":
+            number = data["Response"]["CardNo"]
+        elif dialect == "huawei":
+            number = data["result"]["card_number"]
+        elif dialect == "facepp":
+            number = data["bank_cards"][0]["number"]
+        elif dialect in ("myqcloud", "hex"):
+            items = data["data"]["items"] if dialect == "myqcloud" else data["items"]
+            number = next(item["itemstring"] for item in items if item["item"] == "卡号")
+        elif dialect == "baidu":
+            number = data["result"]["bank_card_number"]
+        elif dialect == "alibaba":
+            number = json.loads(data["Data"])["data"]["cardNumber"]
+        else:
+            raise ValueError(dialect)
+    except (KeyError, IndexError, StopIteration, TypeError, ValueError):
+        return None
+    digits = "".join(ch for ch in str(number) if ch.isdigit())
+    return digits or None
 
 
 # Each vendor's documented throttling answer (what the gateway sends when the engine queue is full).

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 
@@ -99,3 +100,65 @@ def test_baidu_without_a_bce_key_pair_is_sent_with_a_token_the_gateway_takes():
     method, path, headers, body = build_request("baidu", photo(480, 300), forged, "testserver")
     refused = client.request(method, path, headers=headers, content=body)
     assert outcome("baidu", refused.status_code, refused.content) == (False, "110")
+
+
+# --- bench/soak.py ----------------------------------------------------------------------------------
+
+
+class MarkedEngine(FakeEngine):
+    """Reads the number marked in the photo (no mark: no card). `crossing`: once the soak's
+    calibration is done, answers each read with the number of the read before it."""
+
+    def __init__(self, photos: int, crossing: bool = False):
+        super().__init__()
+        self.number_from_image = True
+        self.photos, self.crossing = photos, crossing
+
+    def read(self, image, options):
+        from engine.errors import NoCardFoundError
+        from tests.fakes import number_in_image
+
+        if number_in_image(image) is None:
+            raise NoCardFoundError("no mark")
+        if self.crossing and len(self.calls) > self.photos:
+            image = self.calls[-1][0]
+        return super().read(image, options)
+
+
+def marked_photos(folder, count: int) -> list[str]:
+    """Real JPEGs (every dialect's size checks pass) in `folder`, each with a distinct Luhn-valid
+    number marked after its end; the numbers."""
+    from tests.fakes import luhn_ok
+
+    folder.mkdir()
+    numbers = []
+    for i in range(count):
+        stem = f"62257600{i:07d}"
+        numbers.append(next(stem + d for d in "0123456789" if luhn_ok(stem + d)))
+        (folder / f"p{i}.jpg").write_bytes(photo(480, 300) + b"CARD:" + numbers[-1].encode())
+    return numbers
+
+
+@pytest.mark.parametrize("crossing", [False, True])
+def test_a_short_soak_counts_crossed_answers(live_gateway, tmp_path, capsys, crossing):
+    from bench import soak
+
+    numbers = marked_photos(tmp_path / "photos", 4)
+    app = create_app({**SIGNED, "engine": {"threads": 2, "queue_size": 2}}, MarkedEngine(4, crossing), allow_unsigned=False)
+    url = live_gateway(app)
+    config = tmp_path / "cardgate.toml"
+    config.write_text(CONFIG_TOML)
+    status = soak.main(["--url", url, "--config", str(config), "--images", str(tmp_path / "photos"), "--minutes", "0.03",
+                        "--interval", "0.5", "--settle", "0", "--concurrency", "6", "--pid", str(os.getpid())])
+    out = capsys.readouterr().out
+    assert "calibration: 4 of 4 photos" in out
+    requests = re.search(r"requests (\d+): read (\d+), busy (\d+), other refusals (\d+), unexpected 5xx (\d+), "
+                         r"dropped (\d+), crossed (\d+), failing requests answered with a reading (\d+)", out)
+    sent, read, busy, refused, errors, dropped, crossed, accepted = map(int, requests.groups())
+    assert sent > 20 and refused > 0 and errors == dropped == accepted == 0, out
+    assert f"worker {os.getpid()}: RSS start" in out
+    if crossing:
+        assert crossed > 0 and status == 1 and "bars: NOT MET" in out
+        assert "crossed" in out and not any(number in out for number in numbers)  # examples masked
+    else:
+        assert crossed == 0 and read > 0, out
