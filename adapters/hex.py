@@ -245,11 +245,10 @@ class HexDialect:
             max_pixels=self.limits.max_pixels,
             min_side=self.limits.min_side,
         )
-        session_id = body.get("session_id")
         return EngineCall(
             image=source,
             options=options,
-            context={"session_id": "" if session_id is None else session_id, "flags": flags},
+            context={"session_id": echoed_session_id(body.get("session_id")), "flags": flags},
         )
 
     # --- response ------------------------------------------------------------
@@ -375,8 +374,19 @@ def _session_id(req: IncomingRequest | None) -> Any:
         body = parse_json(req.body)
     except gateway_errors.BadJSONError:
         return ""
-    session_id = body.get("session_id") if isinstance(body, dict) else None
-    return "" if session_id is None else session_id
+    return echoed_session_id(body.get("session_id") if isinstance(body, dict) else None)
+
+
+def echoed_session_id(session_id: Any) -> Any:
+    """The caller's session_id as it is echoed: as sent, or "" when there is none or JSON cannot
+    carry it back (1e999999 parses to an infinite float, which no JSON answer may hold)."""
+    if session_id is None:
+        return ""
+    try:
+        json.dumps(session_id, allow_nan=False)
+    except ValueError:
+        return ""
+    return session_id
 
 
 def create(settings: Settings | dict, allow_unsigned: bool) -> HexDialect:

@@ -18,7 +18,7 @@ from gateway.app import create_app
 from gateway.body import MAX_JSON_DEPTH, json_too_deep
 from gateway.errors import FetchError
 from gateway.images import fetch_image
-from tests.fakes import FakeEngine, fake_card_image
+from tests.fakes import TINY_JPEG_B64, FakeEngine, fake_card_image
 
 DEEP = b"[" * 10_000
 
@@ -352,3 +352,20 @@ def test_a_body_that_keeps_coming_is_waited_for():
     sent = asgi_call_with(app, "/hex/ocrapi/creditcardocr", [(b"content-type", b"application/json")], receive)
     assert parts == []
     assert json.loads(b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"))["errorcode"] == 0
+
+
+# --- what a dialect echoes back -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("image, errorcode", [(TINY_JPEG_B64, 0), ("", -1102), ("@@", -1102)])
+def test_a_hex_session_id_json_cannot_carry_back_is_echoed_empty(client, caplog, image, errorcode):
+    """1e999999 parses to an infinite float: echoed as sent, no JSON answer could be written
+    (found by tests/test_fuzz.py with another seed: a 500 and a trace)."""
+    body = '{"image": "%s", "session_id": 1e999999}' % image
+    response = client.post("/hex/ocrapi/creditcardocr", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["errorcode"] == errorcode and answer["session_id"] == ""
+    assert no_trace(caplog)
+    sent = client.post("/hex/ocrapi/creditcardocr", json={"image": TINY_JPEG_B64, "session_id": 12})
+    assert sent.json()["session_id"] == 12  # what JSON can carry is echoed as sent
