@@ -65,20 +65,23 @@ def read_dates(probs: np.ndarray, alphabet: str, min_confidence: float) -> list[
     return out
 
 
-def in_context(dates: list[DateRead], wide: np.ndarray, alphabet: str) -> list[DateRead]:
-    """`dates` read from a tight band, checked against the read of a wider band of the same rows
-    (`wide`'s probabilities): the tight band reads the digits best, the wide one holds the label
-    and what the tight band's ends cut off. A date the wide band reads only as the end of a year
-    written first (2008/04, cut to 08/04) is dropped; an unlabelled one takes the wide band's label."""
-    text = greedy_text(wide, alphabet)[0].replace(" ", "")
-    kinds = {d.text: d.kind for d in read_dates(wide, alphabet, 0.0) if d.kind is not None}
-    out = []
-    for d in dates:
-        spots = [m.start() for m in re.finditer(re.escape(d.text), text)]
-        year_first = spots and all(text[max(0, i - 2) : i] in ("19", "20") for i in spots)
-        if not year_first:
-            out.append(d if d.kind is not None else replace(d, kind=kinds.get(d.text)))
-    return out
+# What a date's left neighbour ends with when the date is the tail of a year written first
+# (2008/04 whose tight band holds 08/04): a 19 or 20 that is no MM/YY's year, and at most one
+# digit the located box missed.
+YEAR_HEAD_RE = re.compile(r"(?<![/\d])(19|20)\d?$")
+
+
+def in_context(dates: list[DateRead], left: np.ndarray, alphabet: str) -> list[DateRead]:
+    """`dates` read from a tight band, checked against what lies left of it (`left`: the
+    probabilities of a band of the same rows ending where the located date starts): dropped
+    when that is the head of a year written first; otherwise an unlabelled date takes the kind
+    a label there gives (VALID FROM / THRU)."""
+    text = greedy_text(left, alphabet)[0].replace(" ", "")
+    if YEAR_HEAD_RE.search(text):
+        return []
+    tail = text[-12:]
+    label = "issue" if any(w in tail for w in ISSUE_WORDS) else "expiry" if any(w in tail for w in EXPIRY_WORDS) else None
+    return [d if d.kind is not None else replace(d, kind=label) for d in dates]
 
 
 def pick(dates: list[DateRead], wanted: str) -> DateRead | None:

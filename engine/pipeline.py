@@ -30,7 +30,7 @@ from engine.location import LineFinder, Lines
 from engine.models import LOC_H, LOC_W, SEG_SIZE, CardSegmenter, LineLocator
 from engine.number_decoder import NumberRead, decode_number
 from engine.policy import DEFAULT_POLICY, Policy
-from engine.recognition import Band, BandRecognizer, date_band, number_band
+from engine.recognition import Band, BandRecognizer, date_band, label_band, number_band
 from engine.runtime import Network, evaluator, load_network, onnx_available
 from engine.textlines import text_lines
 from engine.textrec import CARD_ALPHABET, TEXT_H, TextRecognizer
@@ -219,24 +219,27 @@ class Engine:
 
     def _dates(self, best: _Found, options: ReadOptions, to_photo: np.ndarray) -> dict[str, TextField]:
         """The expiry (and the issue date, if asked for) on the chosen view, each read from a band
-        tight around the located date, and its label (VALID FROM / THRU) from a band of the same
-        rows reaching further left, read in the same batch; quads in the photo's pixels."""
+        tight around the located date, with its label (VALID FROM / THRU) read from the rows to
+        its left; quads in the photo's pixels."""
         boxes = self.finder.dates(best.lines, want_issue=options.want_issue_date)
         if not boxes:
             return {}
         line_height = best.lines.number[3] - best.lines.number[1]
         pol = self.policy
-
-        def band(box, left):
-            return date_band(box, line_height, pol.date_band_margin, left, pol.date_band_right, pol.date_band_min_height)
-
+        alphabet = self.recognizer.alphabet
         names = list(boxes)
-        bands = [band(boxes[n], pol.date_band_left) for n in names]
-        probs = self.recognizer(best.card, bands + [band(boxes[n], pol.date_label_left) for n in names])
+        bands = [date_band(boxes[n], line_height, pol.date_band_margin, pol.date_band_left, pol.date_band_right, pol.date_band_min_height) for n in names]
+        probs = self.recognizer(best.card, bands)
+        reads = {n: read_dates(p, alphabet, pol.min_date_confidence) for n, p in zip(names, probs)}
+        # The label bands in a batch of their own (with the dates they would be padded to their
+        # width), and only beside a date read.
+        dated = [n for n in names if reads[n]]
+        lefts = [label_band(boxes[n], line_height, pol.date_band_margin, pol.date_label_left, pol.date_band_min_height) for n in dated]
+        for n, left in zip(dated, self.recognizer(best.card, lefts) if lefts else []):
+            reads[n] = in_context(reads[n], left, alphabet)
         fields = {}
-        for name, b, p, wide in zip(names, bands, probs, probs[len(names) :]):
-            reads = in_context(read_dates(p, self.recognizer.alphabet, pol.min_date_confidence), wide, self.recognizer.alphabet)
-            got = pick(reads, name)
+        for name, b, p in zip(names, bands, probs):
+            got = pick(reads[name], name)
             if got is not None:
                 box = b.columns_to_box(*got.columns, p.shape[0])
                 fields[name] = TextField(text=got.text, confidence=got.confidence, quad=_as_quad(_box_quad(best.H, box) * to_photo), box=_box(box))

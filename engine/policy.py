@@ -27,7 +27,7 @@ class Policy(msgspec.Struct, frozen=True):
     date_band_min_height: float = 0.8
     date_band_left: float = 0.5
     date_band_right: float = 0.8
-    date_label_left: float = 1.5  # the band its label is read from reaches this far left
+    date_label_left: float = 2.0  # its label is read from a band of its rows reaching this far left of it
     # The constrained number decoder (engine/number_decoder.py).
     beam_width: int = 24
     beam_prune: float = 1e-3

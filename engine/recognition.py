@@ -47,6 +47,13 @@ def date_band(box: Box, line_height: float, margin: float, left: float, right: f
     return Band(int(max(0, x0)), int(max(0, cy - h / 2)), int(min(RECT_W, x1)), int(min(RECT_H, cy + h / 2)))
 
 
+def label_band(box: Box, line_height: float, margin: float, reach: float, min_height: float) -> Band:
+    """The rows of date_band left of the located date, `reach` number-line heights of them:
+    where its label is printed, or the century of a year written first."""
+    b = date_band(box, line_height, margin, reach, 0.0, min_height)
+    return Band(b.x0, b.y0, max(b.x0 + 1, int(box[0])), b.y1)
+
+
 class BandRecognizer:
     def __init__(self, network: Network, alphabet: str):
         self.network, self.alphabet = network, alphabet

@@ -56,10 +56,12 @@ def test_dates_that_are_no_mm_yy_are_not_read():
     assert [d.text for d in read_dates(_probs("05/2022"), CARD_ALPHABET, 0.8)] == ["05/22"]
 
 
-def test_the_wide_band_gives_a_tight_read_its_label_and_its_cut_off_century():
+def test_what_lies_left_of_a_date_gives_its_label_or_shows_a_year_written_first():
     tight = read_dates(_probs("08/04"), CARD_ALPHABET, 0.8)
     assert [d.kind for d in tight] == [None]
-    assert in_context(tight, _probs("2008/04"), CARD_ALPHABET) == []  # a year-first date, cut short
-    assert [(d.text, d.kind) for d in in_context(tight, _probs("VALID FROM 08/04"), CARD_ALPHABET)] == [("08/04", "issue")]
-    assert [d.kind for d in in_context(tight, _probs("623608/04"), CARD_ALPHABET)] == [None]  # other print is no year
-    assert [d.text for d in in_context(tight, _probs("0_8"), CARD_ALPHABET)] == ["08/04"]  # the wide band misread it: kept
+    assert in_context(tight, _probs("20"), CARD_ALPHABET) == []  # 2008/04, its century cut off
+    assert in_context(tight, _probs("200"), CARD_ALPHABET) == []  # and a digit the box missed
+    assert [(d.text, d.kind) for d in in_context(tight, _probs("VALID FROM"), CARD_ALPHABET)] == [("08/04", "issue")]
+    assert [(d.text, d.kind) for d in in_context(tight, _probs("GOOD THRU 0"), CARD_ALPHABET)] == [("08/04", "expiry")]
+    assert [d.kind for d in in_context(tight, _probs("01/20"), CARD_ALPHABET)] == [None]  # a date before it is no century
+    assert [d.kind for d in in_context(tight, _probs("6236"), CARD_ALPHABET)] == [None]  # nor is other print
