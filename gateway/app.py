@@ -38,7 +38,7 @@ from gateway.body import read_body
 from gateway.config import Config, with_defaults
 from gateway.console import ConsoleApp
 from engine.errors import EngineError
-from gateway.errors import GatewayError, RouteNotFoundError, ShuttingDownError
+from gateway.errors import BodyTimeoutError, GatewayError, RouteNotFoundError, ShuttingDownError
 from gateway.images import Resolver, check_image, fetch_image, fetch_transport, image_dimensions
 from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.metrics import GatewayMetrics
@@ -83,6 +83,7 @@ class Gateway:
         self.draining = False
         self._idle = asyncio.Event()  # set whenever no dialect request is in flight
         self._idle.set()
+        self._body_waits: set[asyncio.Timeout] = set()  # the deadlines of bodies being read (read_body)
         self._http_client = http_client
         self._owns_client = http_client is None
         # Shadow mode ([<dialect>.shadow] tables): None when no dialect is shadowed.
@@ -125,10 +126,23 @@ class Gateway:
         self.metrics.draining = True
 
     async def drain(self, timeout: float) -> bool:
-        """begin_drain(), then wait up to `timeout` s for in-flight requests; True when none is left."""
+        """begin_drain(), then wait up to `timeout` s for in-flight requests; True when none is left.
+
+        Requests still reading their bodies near the end (a client stalled or trickling bytes)
+        are given up a moment before it and answered with ShuttingDownError, so that they get
+        their vendor's retryable error before the server closes what is left."""
         self.begin_drain()
+        last_moment = min(1.0, timeout / 10)
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
+            await asyncio.wait_for(self._idle.wait(), timeout - last_moment)
+            return True
+        except asyncio.TimeoutError:
+            pass
+        now = asyncio.get_running_loop().time()
+        for deadline in list(self._body_waits):
+            deadline.reschedule(now)
+        try:
+            await asyncio.wait_for(self._idle.wait(), last_moment)
             return True
         except asyncio.TimeoutError:
             return self.metrics.in_flight == 0
@@ -175,7 +189,13 @@ class Gateway:
             if self.draining:
                 incoming = incoming_request(request, b"")
                 raise ShuttingDownError("draining")
-            body = await read_body(request, self.body_limit(dialect), timeout_s=self.config.server.body_timeout_s)
+            try:
+                body = await read_body(request, self.body_limit(dialect), timeout_s=self.config.server.body_timeout_s,
+                                       waits=self._body_waits)
+            except BodyTimeoutError:
+                if self.draining:  # given up by drain(), or stalled while draining: another instance will answer
+                    raise ShuttingDownError("draining: body given up") from None
+                raise
             incoming = incoming_request(request, body)
             credential = dialect.authenticate(incoming, self.clock())
             self.rate_limiter.check(dialect.name, credential)

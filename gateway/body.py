@@ -25,14 +25,18 @@ _BRACKET_STEPS[[ord("["), ord("{")]] = 1
 _BRACKET_STEPS[[ord("]"), ord("}")]] = -1
 
 
-async def read_body(request: Request, max_bytes: int, *, timeout_s: float | None = None) -> bytes:
+async def read_body(
+    request: Request, max_bytes: int, *, timeout_s: float | None = None, waits: set[asyncio.Timeout] | None = None
+) -> bytes:
     """The whole body, or BodyTooLargeError as soon as more than `max_bytes` arrive.
 
     A declared Content-Length above the limit is refused before reading anything;
     a chunked or lying body is cut off at the first chunk that crosses the limit.
     With `timeout_s`, BodyTimeoutError when no chunk arrives for that long: a slow
     client that keeps sending is waited for, one that stopped is not. A client gone
-    mid-body is Starlette's ClientDisconnect.
+    mid-body is Starlette's ClientDisconnect. While the body is read, its deadline
+    is in `waits` (when given): rescheduling it to now ends the read at once with
+    BodyTimeoutError (a gateway at the end of its drain does).
     """
     declared = request.headers.get("content-length")
     if declared is not None and declared.strip().isdigit() and int(declared) > max_bytes:
@@ -40,18 +44,28 @@ async def read_body(request: Request, max_bytes: int, *, timeout_s: float | None
     chunks: list[bytes] = []
     received = 0
     stream = request.stream()
-    while True:
-        try:
-            async with asyncio.timeout(timeout_s):  # None: no limit
-                chunk = await anext(stream)
-        except StopAsyncIteration:
-            break
-        except TimeoutError:
-            raise BodyTimeoutError(f"no body byte for {timeout_s} s after {received} bytes") from None
-        received += len(chunk)
-        if received > max_bytes:
-            raise BodyTooLargeError(f"body > {max_bytes} bytes")
-        chunks.append(chunk)
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(None) as deadline:  # one deadline, moved on at every chunk
+            if waits is not None:
+                waits.add(deadline)
+            try:
+                while True:
+                    if timeout_s is not None:
+                        deadline.reschedule(loop.time() + timeout_s)
+                    try:
+                        chunk = await anext(stream)
+                    except StopAsyncIteration:
+                        break
+                    received += len(chunk)
+                    if received > max_bytes:
+                        raise BodyTooLargeError(f"body > {max_bytes} bytes")
+                    chunks.append(chunk)
+            finally:
+                if waits is not None:
+                    waits.discard(deadline)
+    except TimeoutError:
+        raise BodyTimeoutError(f"no body byte for {timeout_s} s after {received} bytes") from None
     return b"".join(chunks)
 
 
