@@ -20,7 +20,7 @@ VARIANTS = {
     "no text-line fallback": ["text_line_fallback=false"],
     "no quarter-turn fallback": ["quarter_turn_fallback=false"],
     "no date locator": ["date_locator_fallback=false"],
-    "date bands as wide as before policy 3": ["date_band_margin=0.45", "date_band_left=1.5"],
+    "wide date bands (0.45 margin, 1.5 left)": ["date_band_margin=0.45", "date_band_left=1.5"],
 }
 
 
