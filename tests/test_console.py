@@ -248,6 +248,15 @@ def test_an_empty_or_oversized_body_is_refused():
         assert client.post("/_cardgate/console/read", content=b"\xff" * (limit + 1)).status_code == 413
 
 
+def test_a_stalled_photo_is_given_up_on_after_the_body_timeout(live_gateway):
+    from tests.test_hostile_input import parse_answer, stall_mid_body
+
+    app = create_app({"server": {"body_timeout_s": 0.3}}, FakeEngine())
+    raw = stall_mid_body(live_gateway(app), "/_cardgate/console/read", "image/jpeg", wait_s=30)  # generous
+    status, _, body = parse_answer(raw)
+    assert status == 408 and json.loads(body)["error"] == "body_timeout"
+
+
 def test_snippets_point_each_sdk_at_this_gateway():
     with console_client() as client:
         snippets = client.get("/_cardgate/console/snippets", headers={"host": "gw.example:9000"}).json()

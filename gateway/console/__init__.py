@@ -23,7 +23,7 @@ from starlette.routing import Route
 from gateway.body import read_body
 from gateway.config import Config
 from gateway.console import access, health, preview
-from gateway.errors import BodyTooLargeError
+from gateway.errors import BodyTimeoutError, BodyTooLargeError
 
 log = logging.getLogger("cardgate.console")
 
@@ -70,6 +70,7 @@ class ConsoleApp:
         self.version = health.package_version()
         self.weights = health.weight_ids() if self.decision.on else {}  # hashed once, at start
         self.max_image_bytes = max((d.limits.max_image_bytes for d in gateway.dialects), default=1 << 20)
+        self.body_timeout_s = config.server.body_timeout_s
         log.info("console %s: %s", "on at " + PAGE if self.decision.on else "off", self.decision.why)
 
     @property
@@ -131,7 +132,9 @@ class ConsoleApp:
 
     async def read(self, request: Request) -> Response:
         try:
-            image = await read_body(request, self.max_image_bytes)
+            image = await read_body(request, self.max_image_bytes, timeout_s=self.body_timeout_s)
+        except BodyTimeoutError:
+            return JSONResponse({"error": "body_timeout", "message": f"no part of the photo arrived for {self.body_timeout_s:g} s"}, status_code=408)
         except BodyTooLargeError:
             return JSONResponse({"error": "too_large", "message": f"the largest photo any dialect takes is "
                                  f"{self.max_image_bytes} bytes"}, status_code=413)
