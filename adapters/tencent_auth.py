@@ -10,6 +10,10 @@ the SDK does (the migration client, the benchmark, any httpx caller):
 
 Both are recomputed over the bytes as received and compared in constant time;
 the client's timestamp must be within SIGNATURE_WINDOW_S of our clock.
+
+tencentcloud-sdk-nodejs signs TC3 differently from the Python SDK (clients/README.md
+§11.1): `host` without the port, and the scope's service taken from its endpoint text
+up to the first dot ("127" for 127.0.0.1:8080). The verifier accepts both.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ SIGNATURE_WINDOW_S = 300  # "Timestamp and server time cannot differ by more tha
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 SDK_SIGNED_HEADERS = ("content-type", "host")
 
+_PORT_RE = re.compile(r":[0-9]+$")
 _TC3_RE = re.compile(
     r"^TC3-HMAC-SHA256\s+Credential=(?P<secret_id>[^/\s,]+)/(?P<date>\d{4}-\d{2}-\d{2})/(?P<service>[^/\s,]+)/tc3_request"
     r"\s*,\s*SignedHeaders=(?P<signed>[A-Za-z0-9\-;]+)\s*,\s*Signature=(?P<signature>[0-9a-fA-F]{64})\s*$"
@@ -108,7 +113,8 @@ def tc3_canonical_requests(req: IncomingRequest, signed_headers: list[str]) -> l
     """The canonical request(s) the client may have signed.
 
     The SDK signs header values as sent; Tencent's doc says values are
-    lower-cased. Both are keyed by the secret, so accepting either is safe.
+    lower-cased; the Node SDK signs Host without its port. All are keyed by
+    the secret, so accepting any is safe.
     """
     if req.method in ("GET", "HEAD"):
         query, payload = req.query_string.decode("latin-1"), b""
@@ -117,8 +123,9 @@ def tc3_canonical_requests(req: IncomingRequest, signed_headers: list[str]) -> l
     unsigned = (req.header("x-tc-content-sha256") or "").strip() == UNSIGNED_PAYLOAD
     payload_hash = _payload_hash(payload, unsigned)
     values = [(req.header(name) or "").strip() for name in signed_headers]
+    portless = [_PORT_RE.sub("", v) if name == "host" else v for name, v in zip(signed_headers, values)]
     requests = []
-    for variant in (values, [v.lower() for v in values]):
+    for variant in (values, [v.lower() for v in values], portless, [v.lower() for v in portless]):
         canonical = tc3_canonical_request(req.method, query, list(zip(signed_headers, variant)), payload_hash)
         if canonical not in requests:
             requests.append(canonical)
@@ -131,7 +138,16 @@ def verify_tc3(req: IncomingRequest, credentials: dict[str, str], now: float) ->
     if not match:
         raise VendorError("AuthFailure.InvalidAuthorization", "malformed TC3 Authorization header")
     signed_headers = match["signed"].lower().split(";")
-    if match["service"] != SERVICE or "content-type" not in signed_headers or "host" not in signed_headers:
+    service = match["service"]
+    # The Node SDK's service is its endpoint text up to the first dot, so the Host it sends
+    # up to the first dot ("127" for 127.0.0.1:8080; case aside, as URLs lower-case hosts).
+    # The service is in the signing key and the string to sign, so the signature still
+    # proves the secret. All it lets in besides: a request signed with the same key for
+    # another service and replayed here with its own Host, inside the window, its body
+    # unchanged: nothing an attacker can choose.
+    host_label = (req.header("host") or "").strip().split(".")[0]
+    service_ok = service == SERVICE or service.lower() == host_label.lower()
+    if not service_ok or "content-type" not in signed_headers or "host" not in signed_headers:
         raise VendorError("AuthFailure.InvalidAuthorization", "scope or SignedHeaders not acceptable")
     timestamp_text = (req.header("x-tc-timestamp") or "").strip()
     if not is_ascii_number(timestamp_text):
@@ -145,9 +161,9 @@ def verify_tc3(req: IncomingRequest, credentials: dict[str, str], now: float) ->
     given = match["signature"].lower()
     ok = False
     for canonical in tc3_canonical_requests(req, signed_headers):
-        string_to_sign = tc3_string_to_sign(timestamp_text, date, canonical)
+        string_to_sign = tc3_string_to_sign(timestamp_text, date, canonical, service)
         # every variant is compared, so timing does not tell which one matched
-        ok |= hmac.compare_digest(tc3_signature(secret_key, date, SERVICE, string_to_sign), given)
+        ok |= hmac.compare_digest(tc3_signature(secret_key, date, service, string_to_sign), given)
     if not ok:
         raise VendorError("AuthFailure.SignatureFailure", "TC3 signature mismatch")
     return secret_id

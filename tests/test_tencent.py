@@ -170,17 +170,18 @@ def test_verifiers_refuse_a_changed_byte(sign_method, method):
     assert info.value.code == "AuthFailure.SignatureFailure"
 
 
-def _tc3_sign(headers, body, secret_key=SECRET_KEY, lower_values=False, date=None):
+def _tc3_sign(headers, body, secret_key=SECRET_KEY, lower_values=False, date=None, service="ocr", host=None):
+    """`service` and `host` (the value signed, default the Host sent) let a test sign as the Node SDK does."""
     ts = headers["X-TC-Timestamp"]
     date = date or time.strftime("%Y-%m-%d", time.gmtime(int(ts)))
-    values = {"content-type": headers["Content-Type"], "host": headers["Host"], "x-tc-action": headers["X-TC-Action"]}
+    values = {"content-type": headers["Content-Type"], "host": host or headers["Host"], "x-tc-action": headers["X-TC-Action"]}
     if lower_values:
         values = {k: v.lower() for k, v in values.items()}
     canonical_headers = "".join(f"{k}:{v}\n" for k, v in values.items())
     canonical = "\n".join(["POST", "/", "", canonical_headers, ";".join(values), hashlib.sha256(body).hexdigest()])
-    sts = "\n".join(["TC3-HMAC-SHA256", ts, f"{date}/ocr/tc3_request", hashlib.sha256(canonical.encode()).hexdigest()])
-    sig = tencent.tc3_signature(secret_key, date, "ocr", sts)
-    headers["Authorization"] = (f"TC3-HMAC-SHA256 Credential={SECRET_ID}/{date}/ocr/tc3_request, "
+    sts = "\n".join(["TC3-HMAC-SHA256", ts, f"{date}/{service}/tc3_request", hashlib.sha256(canonical.encode()).hexdigest()])
+    sig = tencent.tc3_signature(secret_key, date, service, sts)
+    headers["Authorization"] = (f"TC3-HMAC-SHA256 Credential={SECRET_ID}/{date}/{service}/tc3_request, "
                                 f"SignedHeaders={';'.join(values)}, Signature={sig}")
     return headers
 
@@ -225,6 +226,54 @@ def test_tc3_header_faults(edit, code):
 def test_tc3_credential_date_must_be_the_utc_date_of_the_timestamp():
     body = b"{}"
     headers = _tc3_sign(_tc3_headers(), body, date="2001-01-01")
+    dialect = tencent.create({"credentials": CREDENTIALS}, False)
+    with pytest.raises(VendorError) as info:
+        dialect.authenticate(incoming(headers, body=body), time.time())
+    assert info.value.code == "AuthFailure.SignatureFailure"
+
+
+NODE_CAPTURED_BODY = b'{"ImageBase64":"/9j/4AAQSkZJRgABAQAAAQABAABiYW5rY2FyZC10ZXN0LWltYWdl/9k=","RetBorderCutImage":false}'
+
+
+def test_canonical_request_matches_the_captured_node_sdk_call():
+    """captures/node_tencent_tc3_post.http + .canonical.txt: tencentcloud-sdk-nodejs signs `host` without the port."""
+    req = incoming({"Content-Type": "application/json", "Host": "127.0.0.1:39563"}, body=NODE_CAPTURED_BODY)
+    node_canonical = (
+        "POST\n/\n\ncontent-type:application/json\nhost:127.0.0.1\n\ncontent-type;host\n"
+        "45c0f057bb4e2efd397f9e873d0942ae5c575856e43166537cdf7deccbf76549"
+    )
+    assert node_canonical in tencent.tc3_canonical_requests(req, ["content-type", "host"])
+    assert hashlib.sha256(node_canonical.encode()).hexdigest() == "7e9ab7d6deed8c5f787f186bcafdded5ffd060eac81c4d9407a77b33bb2de8e2"
+
+
+@pytest.mark.parametrize("sent_host,service", [("127.0.0.1:8080", "127"), ("localhost:8080", "localhost:8080"),
+                                               ("gateway.example:8443", "Gateway")])
+def test_tc3_as_the_node_sdk_signs(sent_host, service):
+    """Scope service = the endpoint text up to its first dot (case as the caller wrote it), host signed without the port."""
+    body = b'{"ImageBase64":"%s"}' % CARD_B64.encode()
+    headers = _tc3_sign(_tc3_headers(Host=sent_host), body, service=service, host=sent_host.rsplit(":", 1)[0])
+    dialect = tencent.create({"credentials": CREDENTIALS}, False)
+    assert dialect.authenticate(incoming(headers, body=body), time.time()) == SECRET_ID
+    with pytest.raises(VendorError) as info:  # the secret still decides
+        dialect.authenticate(incoming(_tc3_sign(headers, body, secret_key="not-the-secret", service=service,
+                                                host=sent_host.rsplit(":", 1)[0]), body=body), time.time())
+    assert info.value.code == "AuthFailure.SignatureFailure"
+
+
+@pytest.mark.parametrize("sent_host,service", [("127.0.0.1:8080", "128"), ("127.0.0.1:8080", "127.0"),
+                                               ("gateway.example:8443", "example"), ("ocr.example:8443", "cvm")])
+def test_tc3_scope_service_other_than_ocr_or_the_host_label_is_refused(sent_host, service):
+    body = b"{}"
+    headers = _tc3_sign(_tc3_headers(Host=sent_host), body, service=service)
+    dialect = tencent.create({"credentials": CREDENTIALS}, False)
+    with pytest.raises(VendorError) as info:
+        dialect.authenticate(incoming(headers, body=body), time.time())
+    assert info.value.code == "AuthFailure.InvalidAuthorization"
+
+
+def test_tc3_host_signed_without_port_still_binds_the_host_name():
+    body = b"{}"
+    headers = _tc3_sign(_tc3_headers(Host="127.0.0.1:8080"), body, service="127", host="127.0.0.2")
     dialect = tencent.create({"credentials": CREDENTIALS}, False)
     with pytest.raises(VendorError) as info:
         dialect.authenticate(incoming(headers, body=body), time.time())
