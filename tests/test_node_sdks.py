@@ -1,7 +1,8 @@
 """The vendors' Node.js SDKs against a live gateway on 127.0.0.1 (clients/README.md §11).
 
-tests/node/ pins `baidu-aip-sdk` and `@alicloud/ocr-api20210707` (package.json and its
-lock); `.ci/run` installs them with `npm ci` when node is there. Each test runs one small
+tests/node/ pins `tencentcloud-sdk-nodejs-ocr`, `@huaweicloud/huaweicloud-sdk-core`,
+`baidu-aip-sdk` and `@alicloud/ocr-api20210707` (package.json and its lock); `.ci/run`
+installs them with `npm ci` when node is there. Each test runs one small
 script (tests/node/*.js) that makes one SDK call and prints what the SDK resolved or threw.
 Without node, or without the installed packages, these tests skip and say why.
 """
@@ -16,7 +17,7 @@ import httpx
 import pytest
 import respx
 
-from adapters import alibaba, baidu
+from adapters import alibaba, baidu, huawei, tencent
 from gateway.app import create_app
 from tests.fakes import FakeEngine, fake_card_image, make_reading
 from tests.test_huawei_support import CheckingEngine
@@ -24,7 +25,8 @@ from tests.test_tencent_support import Clock, public_resolver
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 NODE = shutil.which("node")
-PACKAGES = ("baidu-aip-sdk", "@alicloud/ocr-api20210707", "@alicloud/openapi-core")
+PACKAGES = ("tencentcloud-sdk-nodejs-ocr", "tencentcloud-sdk-nodejs-common", "@huaweicloud/huaweicloud-sdk-core",
+            "baidu-aip-sdk", "@alicloud/ocr-api20210707", "@alicloud/openapi-core")
 
 if NODE is None:
     pytest.skip("node is not installed: the Node.js SDK tests need it", allow_module_level=True)
@@ -36,6 +38,8 @@ if _missing:
 APP_ID, API_KEY, SECRET_KEY = "1234567", "cardgateBaiduApiKey0000", "cardgate-baidu-secret-key"
 BCE_AK, BCE_SK = "cardgateBceAccessKey00", "cardgate-bce-secret-access-key"
 AK, SECRET = "LTAIcardgateTEST0000000", "cardgate-alibaba-test-secret"
+TC_ID, TC_KEY = "AKIDcardgateNodeTEST0000000000001", "cardgate-tencent-node-secret"
+HW_AK, HW_SK, HW_PROJECT = "HWNODETESTAK00000001", "cardgate-huawei-node-secret", "0123456789abcdef0123456789abcdef"
 NUMBER = "6225760088888883"
 CARD = fake_card_image(NUMBER)
 SCRIPT_TIMEOUT_S = 60  # a hung SDK fails the test instead of the run
@@ -43,7 +47,7 @@ SCRIPT_TIMEOUT_S = 60  # a hung SDK fails the test instead of the run
 
 @pytest.fixture
 def gateway(live_gateway):
-    """gateway(engine, clock=..., config=...) -> base URL of a gateway serving Baidu and Alibaba."""
+    """gateway(engine, clock=..., config=...) -> base URL of a gateway serving four dialects, every one keyed."""
 
     def start(engine=None, *, clock=None, config=None):
         router = respx.Router()
@@ -52,6 +56,8 @@ def gateway(live_gateway):
             baidu.create({"apps": {APP_ID: {"api_key": API_KEY, "secret_key": SECRET_KEY, "access_key": BCE_AK,
                                             "secret_access_key": BCE_SK}}}, False),
             alibaba.create({"credentials": {AK: SECRET}}, False),
+            tencent.create({"credentials": {TC_ID: TC_KEY}}, False),
+            huawei.create({"credentials": {HW_AK: HW_SK}}, False),
         ]
         app = create_app(config or {}, engine or FakeEngine(make_reading(NUMBER), number_from_image=True),
                          clock=clock or Clock(), allow_unsigned=False, dialects=dialects, resolver=public_resolver,
@@ -134,3 +140,44 @@ def test_alibaba_expired_and_throttled(gateway, image):
     assert node("alibaba.js", limited, AK, SECRET, "--body", image())["statusCode"] == 200
     out = node("alibaba.js", limited, AK, SECRET, "--body", image())
     assert (out["error"], out["name"]) == ("Throttling.User", "ThrottlingError")
+
+
+# --- tencentcloud-sdk-nodejs-ocr ----------------------------------------------------------------
+# TC3 from Node signs Host without the port and the scope service "127" (the endpoint up to its
+# first dot); the legacy methods sign Host with the port, like Python (clients/README.md §11.1).
+
+TENCENT_SIGNING = [("TC3-HMAC-SHA256", "POST"), ("TC3-HMAC-SHA256", "GET"), ("HmacSHA1", "POST"),
+                   ("HmacSHA256", "POST")]
+
+
+@pytest.mark.parametrize("sign_method,method", TENCENT_SIGNING)
+def test_tencent_reads_a_card(gateway, image, sign_method, method):
+    out = node("tencent.js", gateway().removeprefix("http://"), TC_ID, TC_KEY, sign_method, method, image())
+    answer = out["answer"]  # data.Response, as a plain object with every key kept
+    assert (answer["CardNo"], answer["ValidDate"]) == (NUMBER, "08/2022")
+    assert answer["RequestId"] and "Error" not in answer
+
+
+@pytest.mark.parametrize("sign_method,method", TENCENT_SIGNING)
+def test_tencent_wrong_secret(gateway, image, sign_method, method):
+    out = node("tencent.js", gateway(CheckingEngine(make_reading(NUMBER))).removeprefix("http://"), TC_ID, "wrong",
+               sign_method, method, image())
+    assert (out["error"], out["name"]) == ("AuthFailure.SignatureFailure", "TencentCloudSDKHttpException")
+    assert out["requestId"]
+
+
+# --- @huaweicloud/huaweicloud-sdk-core (no OCR package on npm) -------------------------------------
+
+
+def test_huawei_reads_a_card(gateway, image):
+    out = node("huawei.js", gateway(), HW_AK, HW_SK, HW_PROJECT, image())
+    answer = out["answer"]  # the JSON body, with core's httpStatusCode added (no X-Request-Id)
+    assert set(answer) == {"result", "httpStatusCode"} and answer["httpStatusCode"] == 200
+    assert answer["result"]["card_number"] == "6225 7600 8888 8883"
+
+
+def test_huawei_wrong_secret(gateway, image):
+    out = node("huawei.js", gateway(CheckingEngine(make_reading(NUMBER))), HW_AK, "wrong", HW_PROJECT, image())
+    assert (out["name"], out["httpStatusCode"], out["errorCode"]) == ("ClientRequestException", 401, "APIG.0301")
+    assert out["errorMsg"] == "Incorrect IAM authentication information: verify aksk signature fail"
+    assert out["requestId"]  # core reads it from the X-Request-Id header
