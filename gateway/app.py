@@ -45,7 +45,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.migrate.counters import render_prometheus as render_shadow_metrics
 from gateway.migrate.shadow import build_shadow
 from gateway.ratelimit import RateLimiter
-from gateway.replay import ReplayStore
+from gateway.replay import open_replay_store
 from gateway.runner import EngineRunner
 
 # Failures that are part of normal operation; anything else is logged with its trace.
@@ -90,7 +90,7 @@ class Gateway:
         self.shadow = build_shadow(config, [d.name for d in dialects], clock)
         # Single-use signatures and nonces, seen by every worker (a dialect keeps its own in-memory
         # store when it is used without a gateway).
-        self.replay = ReplayStore(config.replay.path)
+        self.replay = open_replay_store(config.replay)  # the SQLite file, or Redis ([replay] redis_url)
         for dialect in dialects:
             attach = getattr(dialect, "use_replay_store", None)
             if attach is not None:

@@ -68,6 +68,19 @@ class Replay(Table):
     # The file every worker records single-use signatures and nonces in (gateway/replay.py);
     # "": $XDG_RUNTIME_DIR/cardgate/replay.sqlite3, else /tmp/cardgate-<uid>/replay.sqlite3.
     path: str = ""
+    # Gateways on many machines: one Redis they all reach instead of the file (redis://host:6379/0,
+    # rediss:// for TLS, unix:///path); "": the file. Unreachable: those requests are refused.
+    redis_url: str = ""
+    # Connect and reply timeout of each Redis check; it holds the event loop, so it is kept short.
+    redis_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=5)] = 0.25
+
+    def __post_init__(self) -> None:
+        if self.redis_url:
+            from gateway.replay import check_redis_url
+
+            check_redis_url(self.redis_url)
+            if self.path:
+                raise ValueError("path (the SQLite file) and redis_url: set one store, not both")
 
 
 class Metrics(Table):

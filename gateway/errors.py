@@ -67,3 +67,11 @@ class RouteNotFoundError(GatewayError):
 
 class ShuttingDownError(GatewayError):
     """The server is draining; new requests are refused."""
+
+
+class ReplayStoreUnavailableError(ShuttingDownError):
+    """The shared record of single-use signatures and nonces (gateway/replay.py: Redis, or a
+    locked SQLite file) did not answer: a replay cannot be ruled out, so the request is refused,
+    never accepted. A ShuttingDownError, so that each dialect answers it as it answers a draining
+    gateway, with its own retryable temporary-failure error: a moment later, or another instance,
+    may answer."""
