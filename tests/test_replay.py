@@ -362,3 +362,22 @@ def test_redis_down_refuses_signed_requests_through_the_app(redis_server, monkey
             assert (answer["code"], answer["message"]) == (202, myqcloud.ERRORS[202])
         redis_server.start()  # back (empty: this one saves nothing), and the gateway with it
         assert post(client, single_use_sign(85))["code"] == 0
+
+
+def test_compose_replicas_share_the_redis_service_compose_starts():
+    """compose.yaml runs several gateway containers: the config it gives them (the example) points
+    [replay] redis_url at its redis service, which the gateways wait for and which never evicts."""
+    from pathlib import Path
+
+    import yaml
+
+    from gateway.config import load_config
+
+    root = Path(__file__).resolve().parent.parent
+    services = yaml.safe_load((root / "compose.yaml").read_text())["services"]
+    url = load_config(str(root / "deploy" / "cardgate.example.toml")).replay.redis_url
+    assert url == "redis://redis:6379/0" and "redis" in services
+    assert services["gateway"]["depends_on"]["redis"] == {"condition": "service_healthy"}
+    assert services["redis"]["image"].startswith("redis:7.")
+    command = services["redis"]["command"]
+    assert command[command.index("--maxmemory-policy") + 1] == "noeviction"  # full: refuse, never forget live keys
