@@ -81,10 +81,11 @@ class Engine:
 
         card = torch.zeros(1, 3, LOC_H, LOC_W)
         date_path = os.path.join(weights_dir, "date_locator.pt")
+        textrec = load_network(TextRecognizer, os.path.join(weights_dir, "textrec.pt"))
         return cls(
             CardDetector(network(CardSegmenter, "detector.pt", torch.zeros(1, 3, SEG_SIZE, SEG_SIZE))),
             LineFinder(network(LineLocator, "locator.pt", card), network(LineLocator, "date_locator.pt", card) if os.path.exists(date_path) else None, policy),
-            BandRecognizer(network(TextRecognizer, "textrec.pt", torch.zeros(1, 3, TEXT_H, 320), {0: "bands", 3: "width"}), CARD_ALPHABET),
+            BandRecognizer(evaluator(textrec, runtime, torch.zeros(1, 3, TEXT_H, 320), {0: "bands", 3: "width"}), CARD_ALPHABET, textrec.column_px),
             policy=policy,
             **kw,
         )

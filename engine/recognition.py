@@ -55,8 +55,8 @@ def label_band(box: Box, line_height: float, margin: float, reach: float, min_he
 
 
 class BandRecognizer:
-    def __init__(self, network: Network, alphabet: str):
-        self.network, self.alphabet = network, alphabet
+    def __init__(self, network: Network, alphabet: str, column_px: int):
+        self.network, self.alphabet, self.column_px = network, alphabet, column_px
 
     def __call__(self, card: np.ndarray, bands: list[Band]) -> list[np.ndarray]:
         """Per band: T x classes probabilities (T = its own width in columns, padding dropped)."""
@@ -64,7 +64,7 @@ class BandRecognizer:
         logits = self.network(batch_bands(inputs)).numpy()
         out = []
         for x, lg in zip(inputs, logits):
-            lg = lg[: x.shape[2] // 8]
+            lg = lg[: x.shape[2] // self.column_px]
             e = np.exp(lg - lg.max(1, keepdims=True))
             out.append(e / e.sum(1, keepdims=True))
         return out

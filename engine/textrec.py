@@ -9,7 +9,10 @@ them from the graph's initializers) and the form that trains here: fine-tuning w
 BatchNorms keeps the statistics the model learnt on its large corpus.
 
 Input: N x 3 x 48 x W BGR, values in [-1, 1] (engine/preprocess.text_band_input). Output:
-N x W/8 x classes logits for CTC; class 0 is blank, class i + 1 is CARD_ALPHABET[i].
+N x W/column_px x classes logits for CTC; class 0 is blank, class i + 1 is CARD_ALPHABET[i].
+The source model's columns are 8 px wide; the card model's (arch "cols4") are 4 px: a
+19-digit number across a full-width band gets about five columns a digit instead of two or
+three, and the backbone's cost does not change (only the light neck and head see more columns).
 """
 from __future__ import annotations
 
@@ -136,15 +139,22 @@ class Neck(nn.Module):
         return self.norm(z) + skip.flatten(2).transpose(1, 2)
 
 
+# Column width in input pixels, by architecture name; a weights file records its own (`arch`).
+TEXTREC_ARCHS = {"cols8": 8, "cols4": 4}
+
+
 class TextRecognizer(nn.Module):
-    def __init__(self, classes: int = len(CARD_ALPHABET) + 1):
+    def __init__(self, arch: str = "cols8", classes: int = len(CARD_ALPHABET) + 1):
         super().__init__()
+        self.arch, self.column_px = arch, TEXTREC_ARCHS[arch]
         self.stem = Stem(*STEM)
         self.blocks = nn.Sequential(*(Block(*b) for b in BLOCKS))
         self.neck = Neck(BLOCKS[-1][2])
         self.head = nn.Linear(NECK_DIM, classes)
 
-    def forward(self, x):  # N x 3 x 48 x W -> N x W/8 x classes (logits)
-        x = self.blocks(self.stem(x))
-        x = F.avg_pool2d(x, (3, 2))  # height 3 -> 1, columns 8 px wide
+    def forward(self, x):  # N x 3 x 48 x W -> N x W/column_px x classes (logits)
+        return self.decode_features(self.blocks(self.stem(x)))
+
+    def decode_features(self, x):  # the backbone's N x C x 3 x W/4 -> N x W/column_px x classes
+        x = F.avg_pool2d(x, (3, self.column_px // 4))  # height 3 -> 1
         return self.head(self.neck(x))

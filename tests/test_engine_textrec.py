@@ -71,5 +71,24 @@ def test_shipped_weights_run_alike_on_onnx_runtime_and_pytorch():
     torch_run = evaluator(net, "torch", example)
     x = torch.from_numpy(np.concatenate([_band(3), _band(3)]))  # a batch, at another width than the export's
     a, b = onnx_run(x), torch_run(x)
-    assert a.shape == (2, x.shape[3] // 8, len(CARD_ALPHABET) + 1)
+    assert a.shape == (2, x.shape[3] // net.column_px, len(CARD_ALPHABET) + 1)
     assert (a - b).abs().max() < 1e-3
+
+
+def test_a_weights_file_names_its_column_width(tmp_path):
+    """The card model's columns are 4 px wide, the source's 8: the same weights load into
+    either, and a weights file says which it is, so the engine cuts the logits to the band."""
+    from engine.runtime import load_network
+    from engine.train.common import save_weights
+
+    torch.manual_seed(0)
+    wide = TextRecognizer("cols8").eval()
+    narrow = TextRecognizer("cols4").eval()
+    narrow.load_state_dict(wide.state_dict())
+    path = str(tmp_path / "textrec.pt")
+    save_weights(narrow, path, args={"seed": 0}, module="tests", metrics={}, arch="cols4")
+    loaded = load_network(TextRecognizer, path)
+    x = torch.from_numpy(_band(2))
+    with torch.no_grad():
+        assert (loaded.column_px, wide.column_px) == (4, 8)
+        assert loaded(x).shape[1] == x.shape[3] // 4 == 2 * wide(x).shape[1]

@@ -48,7 +48,7 @@ from engine.number_decoder import decode_number
 from engine.preprocess import batch_bands, text_band_input
 from engine.synth.card import render_card
 from engine.synth.scene import degrade
-from engine.textrec import CARD_ALPHABET, TextRecognizer
+from engine.textrec import CARD_ALPHABET, TEXTREC_ARCHS, TextRecognizer
 from engine.train.common import REALCARDS, load_labels, save_weights
 from engine.train.import_ppocr import import_pretrained, source_model_path
 from engine.train.pseudo_label import BOXES
@@ -207,15 +207,17 @@ def main(argv=None) -> None:
     ap.add_argument("--date-prob", type=float, default=0.5, help="chance that each date of a synthetic card is a sample too")
     ap.add_argument("--frozen-blocks", type=int, default=10, help="the stem and this many blocks keep their pretrained weights")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--arch", default="cols4", choices=sorted(TEXTREC_ARCHS), help="recognizer column width (engine/textrec.py)")
     args = ap.parse_args(argv)
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
 
+    # The columns' width is no parameter: weights of either arch load into the other.
+    model = TextRecognizer(args.arch)
     if args.init:
-        model = TextRecognizer()
         model.load_state_dict({k: v.float() for k, v in torch.load(args.init)["state_dict"].items()})
     else:
-        model = import_pretrained(source_model_path())
+        model.load_state_dict(import_pretrained(source_model_path()).state_dict())
     model.train()
     frozen = [model.stem, *model.blocks[: args.frozen_blocks]]
     for m in frozen:
@@ -244,7 +246,7 @@ def main(argv=None) -> None:
         x, targets = data.next()
         with torch.no_grad():  # the frozen layers: no gradients to keep, half the step's time
             f = model.blocks[: args.frozen_blocks](model.stem(x))
-        logits = model.head(model.neck(torch.nn.functional.avg_pool2d(model.blocks[args.frozen_blocks :](f), (3, 2))))
+        logits = model.decode_features(model.blocks[args.frozen_blocks :](f))
         log_probs = logits.log_softmax(-1).transpose(0, 1)
         T = log_probs.shape[0]
         loss = ctc(log_probs, torch.cat([torch.tensor(t) for t in targets]), torch.full((len(targets),), T, dtype=torch.long), torch.tensor([len(t) for t in targets]))
@@ -265,11 +267,11 @@ def main(argv=None) -> None:
             score = score_of(m)
             if score >= best_score:
                 best, best_score = m, score
-                save_weights(model, args.out, args=vars(args), module="engine.train.textrec", metrics=m)
+                save_weights(model, args.out, args=vars(args), module="engine.train.textrec", metrics=m, arch=args.arch)
     m = report(step)
     if score_of(m) >= best_score:
         best = m
-        save_weights(model, args.out, args=vars(args), module="engine.train.textrec", metrics=m)
+        save_weights(model, args.out, args=vars(args), module="engine.train.textrec", metrics=m, arch=args.arch)
     print("kept", best, flush=True)
 
 
