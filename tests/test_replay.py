@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import multiprocessing
 import os
 import shutil
@@ -18,7 +19,7 @@ import time
 import pytest
 from starlette.testclient import TestClient
 
-from adapters import alibaba, myqcloud
+from adapters import alibaba, alibaba_auth, myqcloud
 from gateway import replay
 from gateway.app import create_app
 from gateway.config import ConfigError, parse_config
@@ -362,6 +363,43 @@ def test_redis_down_refuses_signed_requests_through_the_app(redis_server, monkey
             assert (answer["code"], answer["message"]) == (202, myqcloud.ERRORS[202])
         redis_server.start()  # back (empty: this one saves nothing), and the gateway with it
         assert post(client, single_use_sign(85))["code"] == 0
+
+
+# --- through the app: an Alibaba ACS3 nonce, two gateways sharing one Redis -------------------------
+
+ALI_AK, ALI_SECRET = "LTAIcardgateREPLAY00001", "alibaba-replay-secret"
+ALI_OTHER_AK, ALI_OTHER_SECRET = "LTAIcardgateREPLAY00002", "alibaba-other-secret"
+
+
+def alibaba_gateways(url: str, n: int = 2):
+    config = {"alibaba": {"credentials": {ALI_AK: ALI_SECRET, ALI_OTHER_AK: ALI_OTHER_SECRET}},
+              "replay": {"redis_url": url, "redis_timeout_s": 0.2}}
+    return [create_app(config, FakeEngine(make_reading(NUMBER)), allow_unsigned=False) for _ in range(n)]
+
+
+def alibaba_post(client: TestClient, nonce: str, ak: str = ALI_AK, secret: str = ALI_SECRET):
+    """RecognizeBankCard with the photo as the body, signed (ACS3) as the Alibaba SDK signs it."""
+    body = fake_card_image(NUMBER)
+    headers = {"host": "testserver", "x-acs-action": "RecognizeBankCard", "x-acs-version": "2021-07-07",
+               "x-acs-date": alibaba_auth.acs_date(time.time()), "x-acs-signature-nonce": nonce,
+               "content-type": "application/octet-stream"}
+    return client.post("/", content=body, headers=alibaba_auth.sign(ak, secret, "POST", "/", "", headers, body))
+
+
+@needs_redis
+def test_an_alibaba_nonce_used_on_one_machine_is_refused_on_the_other(redis_server):
+    first, second = alibaba_gateways(redis_server.url)
+    with TestClient(first) as one, TestClient(second) as other:
+        accepted = alibaba_post(one, "nonce-shared-0001")
+        assert accepted.status_code == 200, accepted.text
+        assert json.loads(accepted.json()["Data"])["data"]["cardNumber"] == NUMBER
+        for client in (other, one, other):  # freshly signed each time: only the nonce is reused
+            refused = alibaba_post(client, "nonce-shared-0001")
+            assert (refused.status_code, refused.json()["Code"]) == (400, "SignatureNonceUsed")
+        # a nonce is single-use per AccessKeyId, and a new nonce goes through on either machine
+        assert alibaba_post(other, "nonce-shared-0001", ALI_OTHER_AK, ALI_OTHER_SECRET).status_code == 200
+        assert alibaba_post(other, "nonce-shared-0002").status_code == 200
+        assert alibaba_post(one, "nonce-shared-0002").json()["Code"] == "SignatureNonceUsed"
 
 
 def test_compose_replicas_share_the_redis_service_compose_starts():
