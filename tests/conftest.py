@@ -77,6 +77,12 @@ class LiveServer:
         self._thread.join(10)
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: minutes, not seconds (a fresh clone's real install); `make test` runs it, "
+        "-m 'not slow' leaves it out")
+
+
 @pytest.fixture(autouse=True)
 def _own_runtime_dir(monkeypatch, tmp_path_factory):
     """Each test its own default replay store (gateway/replay.py): a single-use signature a test
