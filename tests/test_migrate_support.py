@@ -98,3 +98,32 @@ def read_jsonl(path) -> list[dict]:
             return [json.loads(line) for line in fh if line.strip()]
     except FileNotFoundError:
         return []
+
+
+def test_send_waits_its_own_timeout_not_the_clients_default(live_gateway):
+    """`compare --timeout` and [shadow] timeout_s bound the exchange: an upstream slower than the
+    httpx client's own default (5 s a read; 0.2 s here) is waited for, up to timeout_s."""
+    import asyncio
+
+    import httpx
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from gateway.migrate.upstream import send
+    from gateway.migrate.wire import WireRequest
+
+    async def slow(request):
+        await asyncio.sleep(0.6)
+        return PlainTextResponse("late")
+
+    base = live_gateway(Starlette(routes=[Route("/", slow, methods=["POST"])]))
+    wire = WireRequest("POST", base + "/", [("content-type", "text/plain")], b"x")
+
+    async def exchange(timeout_s: float) -> Reply:
+        async with httpx.AsyncClient(timeout=0.2, trust_env=False) as http:
+            return await send(http, wire, timeout_s)
+
+    waited = asyncio.run(exchange(5.0))
+    assert (waited.status, waited.body, waited.failure) == (200, b"late", None)
+    assert asyncio.run(exchange(0.3)).failure == "timeout"

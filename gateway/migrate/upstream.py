@@ -21,7 +21,9 @@ async def send(client: httpx.AsyncClient, wire: WireRequest, timeout_s: float, m
 
     try:
         async with asyncio.timeout(timeout_s):  # the whole exchange, not each read
-            request = client.build_request(wire.method, wire.url, headers=wire.headers, content=wire.body)
+            # timeout_s for each phase too: the client's own default (httpx's 5 s a read) is not the bound.
+            request = client.build_request(wire.method, wire.url, headers=wire.headers, content=wire.body,
+                                           timeout=httpx.Timeout(timeout_s))
             response = await client.send(request, stream=True)
             try:
                 body = bytearray()
