@@ -206,6 +206,20 @@ def test_report_of_a_missing_file_says_so(tmp_path, capsys):
     assert "cannot read" in capsys.readouterr().err
 
 
+def test_report_of_a_file_without_records_says_so(tmp_path, capsys):
+    """A labels file or a log given by mistake: one line and exit 2, not an empty report; a records
+    file nothing was written to yet is an empty report."""
+    labels = tmp_path / "labels.tsv"
+    labels.write_text("file\tkind\tcard_number\texpiry\ncard.jpg\tfull_card\t6225760088888883\t\n")
+    assert main(["report", str(labels), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "labels.tsv: no comparison records in it" in err
+    assert not (tmp_path / "r").exists()
+    empty = tmp_path / "shadow.jsonl"
+    empty.write_text("\n")
+    assert main(["report", str(empty), "--out", str(tmp_path / "r")]) == 0
+
+
 def test_summary_of_no_records():
     summary = summarize([])
     assert summary["records"] == 0 and summary["agreement"] is None

@@ -39,7 +39,7 @@ def add_report_command(subparsers) -> None:
 
 
 def report_command(args) -> int:
-    from gateway.migrate.records import load_records
+    from gateway.migrate.records import is_sqlite, load_records
     from gateway.migrate.report import write_report
 
     try:
@@ -47,8 +47,18 @@ def report_command(args) -> int:
     except Exception as exc:  # missing file, not a database...
         print(f"cardgate report: cannot read {args.records}: {exc}", file=sys.stderr)
         return 2
+    if not records and not is_sqlite(args.records) and _has_text(args.records):  # not a records file (a labels file, a log...)
+        print(f"cardgate report: {args.records}: no comparison records in it (JSON lines or the SQLite "
+              "database of [shadow] records)", file=sys.stderr)
+        return 2
     if args.dialect:
         records = [r for r in records if r.get("dialect") == args.dialect]
     json_path, html_path = write_report(args.out, records, f"cardgate shadow report: {args.records}")
     print(f"{len(records)} records; report: {html_path} and {json_path}", file=sys.stderr)
     return 0
+
+
+def _has_text(path: str) -> bool:
+    """Whether the file holds anything but blank lines (a records file not written to yet has none)."""
+    with open(path, "rb") as fh:
+        return any(line.strip() for line in fh)
