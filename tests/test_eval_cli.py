@@ -62,3 +62,16 @@ def test_compare_refuses_a_comma_separated_labels_file(tmp_path, capsys):
                  "--labels", str(path)]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and "looks comma-separated" in err[0]
+
+
+@pytest.mark.parametrize("rows, says", [
+    ("", "no card photos labelled (rows of kind full_card, or no kind)"),
+    ("c1.jpg\tcard\t6225760088888883\t\nc2.jpg\tnumber_segment\t1234\t\n",
+     "no card photos labelled (rows of kind full_card, or no kind); kinds in it: card, number_segment"),
+])
+def test_a_labels_file_with_no_card_rows(tmp_path, capsys, rows, says):
+    """A header alone, or a kind misspelt on every row: nothing would be read, every figure 0."""
+    (tmp_path / "c1.jpg").write_bytes(b"\xff\xd8")
+    path = tmp_path / "labels.tsv"
+    path.write_text(HEADER + rows, encoding="utf-8")
+    assert eval_error(capsys, path) == f"cardgate eval: {path}: {says}"

@@ -66,12 +66,19 @@ def check_labels(tsv_path: str) -> None:
             f"labels are tab-separated, with a header line naming the columns {', '.join(COLUMNS)}"
         )
     root = os.path.dirname(os.path.abspath(tsv_path))
-    absent = []
+    absent, cards, other_kinds = [], 0, set()
     for line, row in enumerate(rows[1:], 2):
         fields = dict(zip(header, row))
-        if (fields.get("kind") or "").strip() in CARD_KINDS and fields.get("file"):
+        kind = (fields.get("kind") or "").strip()
+        if kind in CARD_KINDS and fields.get("file"):
+            cards += 1
             if not os.path.isfile(os.path.join(root, fields["file"])):
                 absent.append((line, fields["file"]))
+        elif kind:
+            other_kinds.add(kind)
+    if not cards:  # else a silently empty set: every figure 0, exit 0
+        found = f"; kinds in it: {', '.join(sorted(other_kinds))}" if other_kinds else ""
+        raise LabelsError(f"{tsv_path}: no card photos labelled (rows of kind full_card, or no kind){found}")
     if absent:
         (line, name), more = absent[0], len(absent) - 1
         raise LabelsError(f"{tsv_path} line {line}: no image {name} in {root}" + (f" (and {more} more missing)" if more else ""))
