@@ -388,7 +388,8 @@ def job_count(text: str) -> int:
 def add_scan_command(subparsers) -> None:
     parser = subparsers.add_parser("scan", help="read card images or folders, one record per image")
     parser.add_argument("paths", nargs="+", metavar="PATH")
-    parser.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    parser.add_argument("--format", choices=["jsonl", "csv"], default="jsonl",
+                        help="one JSON object per image, or CSV with a header line")
     parser.add_argument("--jobs", type=job_count, default=1, metavar="N", help="images read at once (threads); output keeps the input order")
     parser.add_argument("--show-full-numbers", action="store_true", help="print whole card numbers (default: first 6 + last 4)")
     parser.set_defaults(func=scan_command)

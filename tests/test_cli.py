@@ -78,3 +78,21 @@ def test_help_shows_defaults_for_every_subcommand(capsys):
     with pytest.raises(SystemExit):  # a subcommand added by another module (gateway/migrate)
         main(["compare", "--help"])
     assert "images in flight at once (default: 4)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_every_option_with_a_default_shows_it_in_help(capsys):
+    """Each subcommand's options that default to a value (not None, not an off switch) name it."""
+    import argparse
+
+    from gateway.cli import build_parser
+
+    (subparsers,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    missing = []
+    for name, parser in subparsers.choices.items():
+        text = "".join(parser.format_help().split())  # argparse wraps lines, even after a hyphen
+        for action in parser._actions:
+            if action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+                continue
+            if "".join(f"(default: {action.default})".split()) not in text:
+                missing.append(f"{name} {action.option_strings[0]}")
+    assert missing == []
