@@ -8,7 +8,7 @@ this dialect's when it carries `x-acs-*` headers, an `ACS3-` Authorization or
 
 Auth: ACS3-HMAC-SHA256 over the headers named in `SignedHeaders` (adapters/alibaba_auth.py),
 `x-acs-date` within 15 minutes of our clock, each `x-acs-signature-nonce` once per access
-key while its date is inside that window (one store for all workers: gateway/replay.py).
+key while its date is inside that window (one store for all workers: core/replay.py).
 
 The image is the raw body (chunked or not) or `?Url=`; the body wins when both come.
 Success is HTTP 200 `{"RequestId", "Data"}` with `Data` a JSON *string*, as the SDKs
@@ -28,11 +28,13 @@ from urllib.parse import parse_qsl, urlsplit
 from starlette.responses import Response
 
 from adapters import alibaba_auth
-from adapters.base import DialectSettings, EngineCall, ImageLimits, ImageSource, IncomingRequest, Secret, VendorError, auth_mode_of, console_request, settings_from
+from adapters.base import DialectSettings, Secret, VendorError, auth_mode_of, settings_from
+from core.limits import ImageLimits
+from core.request import EngineCall, ImageSource, IncomingRequest, console_request
 from engine import errors as engine_errors
 from engine.types import CardReading, Quad, ReadOptions
-from gateway import errors as gw
-from gateway.replay import ReplayStore
+from core import errors as gw
+from core.replay import ReplayStore
 
 log = logging.getLogger("cardgate.alibaba")
 

@@ -96,7 +96,7 @@ def verify(method: str, paths: list[str], query_string: bytes | str, headers: li
     """Check an ACS3 request; raise AuthFailure with the error code it answers.
 
     `secret_for(ak)` gives the secret or None; `paths` are the paths the client may have
-    signed. The nonce is returned, not recorded: the caller keeps it (gateway/replay.py).
+    signed. The nonce is returned, not recorded: the caller keeps it (core/replay.py).
     """
     def header(name: str) -> str | None:
         return next((v for k, v in headers if k == name), None)

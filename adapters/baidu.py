@@ -29,12 +29,14 @@ import msgspec
 from starlette.responses import Response
 
 from adapters import baidu_auth
-from adapters.base import DialectSettings, EngineCall, ImageLimits, ImageSource, IncomingRequest, VendorError, auth_mode_of, console_request, numeric_request_id, settings_from
+from adapters.base import DialectSettings, VendorError, auth_mode_of, numeric_request_id, settings_from
+from core.limits import ImageLimits
+from core.request import EngineCall, ImageSource, IncomingRequest, console_request
 from engine import errors as engine_errors
 from engine.types import WARN_BORDER_INCOMPLETE, CardReading, ReadOptions
-from gateway import errors as gw
-from gateway.body import parse_form
-from gateway.images import decode_base64_strict
+from core import errors as gw
+from core.body import parse_form
+from core.strict_base64 import decode_base64_strict
 
 log = logging.getLogger("cardgate.baidu")
 

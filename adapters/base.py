@@ -20,14 +20,15 @@ and any exception on the way is turned into the vendor's own error by
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol, TypeVar
 
 import msgspec
 from starlette.responses import Response
 
+from core.limits import ImageLimits
+from core.request import EngineCall, IncomingRequest
+from core.validation import convert
 from engine.types import CardReading, ReadOptions
-from gateway.validation import convert
 
 Secret = Annotated[str, msgspec.Meta(min_length=1)]  # a key, secret or token: never ""
 
@@ -50,58 +51,6 @@ def settings_from(settings: Any, kind: type[S], table: str) -> S:
     if isinstance(settings, kind):
         return settings
     return convert({} if settings is None else settings, kind, (table,))
-
-
-@dataclass(frozen=True)
-class ImageLimits:
-    """A vendor's documented input limits, as data."""
-
-    max_body_bytes: int  # whole HTTP body, enforced while streaming
-    max_image_bytes: int  # decoded image bytes (upload, base64 payload or download)
-    fetch_timeout_s: float  # whole download of an image URL
-    max_pixels: int  # header-declared width*height refused above this
-    min_side: int = 0  # shorter side below this is refused
-    max_side: int = 0  # longer side above this is refused (0: no limit)
-    formats: frozenset[str] = frozenset({"jpeg", "png", "bmp", "tiff"})
-
-
-@dataclass
-class IncomingRequest:
-    """One HTTP request exactly as received: signatures are checked over these bytes."""
-
-    method: str
-    path: str  # decoded path, e.g. "/v2/abc/ocr/bankcard"
-    raw_path: bytes  # path as sent, percent-encoding kept
-    query_string: bytes  # raw query string, without "?"
-    headers: list[tuple[str, str]]  # in order, names lower-cased, values as sent
-    body: bytes
-    path_params: dict[str, str] = field(default_factory=dict)
-    client_host: str = ""
-
-    def header(self, name: str, default: str | None = None) -> str | None:
-        name = name.lower()
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return default
-
-
-@dataclass
-class ImageSource:
-    """Where the image comes from. Exactly one of `data` and `url` is set."""
-
-    data: bytes | None = None
-    url: str | None = None
-
-
-@dataclass
-class EngineCall:
-    """What the dialect asks of the engine, plus what it needs to render the answer."""
-
-    image: ImageSource
-    options: ReadOptions
-    context: dict[str, Any] = field(default_factory=dict)  # dialect-private (session_id, api version...)
-    credential: str | None = None  # key id that signed the request, for rate limits and logs
 
 
 class VendorError(Exception):
@@ -155,21 +104,6 @@ def auth_mode_of(open_: bool, signed: bool, token: bool) -> str:
     return "signed+token" if signed and token else "token" if token and not signed else "signed"
 
 
-def console_request(method: str, path: str, headers: dict[str, str], body: bytes = b"", query: bytes = b"",
-                    path_params: dict[str, str] | None = None) -> IncomingRequest:
-    """An IncomingRequest built in-process (Dialect.console_request), as the server would hand it over."""
-    return IncomingRequest(
-        method=method,
-        path=path,
-        raw_path=path.encode("utf-8"),
-        query_string=query,
-        headers=[(name.lower(), value) for name, value in headers.items()] + [("content-length", str(len(body)))],
-        body=body,
-        path_params=path_params or {},
-        client_host="127.0.0.1",
-    )
-
-
 class Dialect(Protocol):
     name: str  # "tencent", "myqcloud", "huawei", "facepp", "hex", "baidu", "alibaba": labels in logs and metrics
     limits: ImageLimits
@@ -218,6 +152,6 @@ class Dialect(Protocol):
 #       None to go on to parse(). Counted and logged like any other answer.
 #   error_code(exc) -> str, or a module function error_code_for(exc): the vendor code for
 #       metrics and logs.
-#   use_replay_store(store: gateway.replay.ReplayStore) -> None
+#   use_replay_store(store: core.replay.ReplayStore) -> None
 #       Called once by the gateway: the store every worker shares, for keys that may be used
 #       only once (single-use signatures, nonces). Until then the dialect keeps its own.

@@ -26,12 +26,14 @@ from urllib.parse import parse_qsl, urlencode
 
 from starlette.responses import Response
 
-from adapters.base import DialectSettings, EngineCall, ImageLimits, ImageSource, IncomingRequest, Secret, VendorError, auth_mode_of, console_request, settings_from
+from adapters.base import DialectSettings, Secret, VendorError, auth_mode_of, settings_from
+from core.limits import ImageLimits
+from core.request import EngineCall, ImageSource, IncomingRequest, console_request
 from engine import errors as engine_errors
 from engine.types import CardReading, ReadOptions
-from gateway import errors as gw
-from gateway.body import BadFormError, media_type, parse_form, parse_multipart
-from gateway.images import decode_base64_strict
+from core import errors as gw
+from core.body import BadFormError, media_type, parse_form, parse_multipart
+from core.strict_base64 import decode_base64_strict
 
 log = logging.getLogger("cardgate.facepp")
 

@@ -35,13 +35,15 @@ from typing import Annotated, Any
 import msgspec
 from starlette.responses import JSONResponse, Response
 
-from adapters.base import DialectSettings, EngineCall, ImageLimits, ImageSource, IncomingRequest, Secret, VendorError, auth_mode_of, console_request, settings_from
+from adapters.base import DialectSettings, Secret, VendorError, auth_mode_of, settings_from
+from core.limits import ImageLimits
+from core.request import EngineCall, ImageSource, IncomingRequest, console_request
 from engine import errors as engine_errors
 from engine import types as engine_types
 from engine.types import CardReading, ReadOptions
-from gateway import errors as gateway_errors
-from gateway.body import parse_json
-from gateway.images import decode_base64_strict
+from core import errors as gateway_errors
+from core.body import parse_json
+from core.strict_base64 import decode_base64_strict
 
 NAME = "hex"
 PATH = "/hex/ocrapi/creditcardocr"

@@ -20,13 +20,15 @@ from typing import Any
 import msgspec
 from starlette.responses import Response
 
-from adapters.base import DialectSettings, EngineCall, ImageLimits, ImageSource, IncomingRequest, Secret, VendorError, auth_mode_of, console_request, settings_from
+from adapters.base import DialectSettings, Secret, VendorError, auth_mode_of, settings_from
+from core.limits import ImageLimits
+from core.request import EngineCall, ImageSource, IncomingRequest, console_request
 from adapters.huawei_auth import canonical_request, string_to_sign, verify_aksk  # noqa: F401  (this dialect's API too)
 from engine import errors as engine_errors
 from engine.types import CardReading, ReadOptions
-from gateway import errors as gw
-from gateway.body import parse_json
-from gateway.images import decode_base64_strict
+from core import errors as gw
+from core.body import parse_json
+from core.strict_base64 import decode_base64_strict
 
 log = logging.getLogger("cardgate.huawei")
 

@@ -24,7 +24,8 @@ from urllib.parse import quote, unquote
 
 import httpx
 
-from adapters.base import IncomingRequest, VendorError
+from adapters.base import VendorError
+from core.request import IncomingRequest
 
 ALGORITHM = "SDK-HMAC-SHA256"
 SIGNATURE_WINDOW_S = 15 * 60  # APIG: X-Sdk-Date within 15 minutes of the server clock

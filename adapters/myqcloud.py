@@ -29,26 +29,16 @@ from typing import Any
 import msgspec
 from starlette.responses import Response
 
-from adapters.base import (
-    DialectSettings,
-    EngineCall,
-    ImageLimits,
-    ImageSource,
-    IncomingRequest,
-    Secret,
-    VendorError,
-    auth_mode_of,
-    console_request,
-    numeric_request_id,
-    settings_from,
-)
+from adapters.base import DialectSettings, Secret, VendorError, auth_mode_of, numeric_request_id, settings_from
+from core.limits import ImageLimits
+from core.request import EngineCall, ImageSource, IncomingRequest, console_request
 from adapters.myqcloud_auth import SINGLE_USE_WINDOW_S, decode_signature, verify  # noqa: F401  (decode_signature: this dialect's API too)
 from engine import errors as engine_errors
 from engine.types import CardReading, Quad, ReadOptions
-from gateway import errors as gw
-from gateway.body import BadFormError, TooManyPartsError, media_type, parse_json, parse_multipart
-from gateway.images import decode_base64_strict
-from gateway.replay import ReplayStore
+from core import errors as gw
+from core.body import BadFormError, TooManyPartsError, media_type, parse_json, parse_multipart
+from core.strict_base64 import decode_base64_strict
+from core.replay import ReplayStore
 
 log = logging.getLogger("cardgate.myqcloud")
 

@@ -29,18 +29,9 @@ from urllib.parse import parse_qsl
 
 from starlette.responses import Response
 
-from adapters.base import (
-    DialectSettings,
-    EngineCall,
-    ImageLimits,
-    ImageSource,
-    IncomingRequest,
-    Secret,
-    VendorError,
-    auth_mode_of,
-    console_request,
-    settings_from,
-)
+from adapters.base import DialectSettings, Secret, VendorError, auth_mode_of, settings_from
+from core.limits import ImageLimits
+from core.request import EngineCall, ImageSource, IncomingRequest, console_request
 from adapters.tencent_auth import (  # noqa: F401  (tc3_* and legacy_* are this dialect's API too)
     legacy_signature,
     legacy_string_to_sign,
@@ -59,9 +50,9 @@ from engine.types import (
     CardReading,
     ReadOptions,
 )
-from gateway import errors as gw
-from gateway.body import media_type, parse_json
-from gateway.images import decode_base64_strict
+from core import errors as gw
+from core.body import media_type, parse_json
+from core.strict_base64 import decode_base64_strict
 
 log = logging.getLogger("cardgate.tencent")
 

@@ -27,7 +27,8 @@ from typing import Callable
 
 import httpx
 
-from adapters.base import IncomingRequest, VendorError, is_ascii_number
+from adapters.base import VendorError, is_ascii_number
+from core.request import IncomingRequest
 
 ALGORITHM = "TC3-HMAC-SHA256"
 SERVICE = "ocr"

@@ -18,14 +18,11 @@ from __future__ import annotations
 import gzip
 import threading
 from importlib import resources
-from typing import TYPE_CHECKING
 
 import msgspec
 
-if TYPE_CHECKING:  # pragma: no cover
-    from engine.types import BankInfo
-
 __all__ = [
+    "BankInfo",
     "BinEntry",
     "lookup",
     "bank_info",
@@ -43,6 +40,19 @@ MAX_PREFIX = 10
 MIN_AGNOSTIC_PREFIX = 6
 SOURCES = ("unionpay2018", "bcbc2020")
 UNIONPAY = "UnionPay"
+
+
+class BankInfo(msgspec.Struct):
+    """Issuer facts for a card number, as the engine reports them (engine.types re-exports it:
+    the table is below the engine and has its own types)."""
+
+    institution_code: str | None  # UnionPay institution code, e.g. "03080000"
+    bank_name: str | None  # canonical Chinese name, e.g. "招商银行"
+    bank_name_en: str | None
+    card_name: str | None  # e.g. "招商银行信用卡"
+    card_kind: str | None  # 借记卡 / 贷记卡 / 准贷记卡 / 预付费卡
+    network: str | None  # UnionPay, Visa, Mastercard, ...
+    pan_lengths: tuple[int, ...] = ()
 
 
 class BinEntry(msgspec.Struct, frozen=True):
@@ -266,12 +276,10 @@ def is_valid_pan(pan: str) -> bool:
 
 
 def bank_info(pan: str) -> BankInfo | None:
-    """``lookup`` as the engine's ``engine.types.BankInfo`` (None when nothing matched)."""
+    """``lookup`` as a BankInfo, what the engine reports (None when nothing matched)."""
     e = lookup(pan)
     if e is None:
         return None
-    from engine.types import BankInfo
-
     return BankInfo(
         institution_code=e.institution_code,
         bank_name=e.bank_name,

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from adapters import DIALECTS, dialect_module  # noqa: E402
 from engine import errors as engine_errors  # noqa: E402
 from engine.types import CardReading, ReadOptions  # noqa: E402
-from gateway import errors as gw  # noqa: E402
+from core import errors as gw  # noqa: E402
 
 # The failures a client can meet once its request is authenticated, in the order a request
 # meets them, each with the exception that stands for it. None: a read whose number fails

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import msgspec
 
+from bin_tables import BankInfo  # noqa: F401  (issuer facts: the BIN table's own type, below the engine)
+
 Point = tuple[float, float]
 Quad = tuple[Point, Point, Point, Point]
 
@@ -27,18 +29,6 @@ class TextField(msgspec.Struct):
     confidence: float  # 0..1
     quad: Quad  # in the original image
     box: Box  # in the rectified card
-
-
-class BankInfo(msgspec.Struct):
-    """Issuer facts from the BIN table (bin_tables.lookup)."""
-
-    institution_code: str | None  # UnionPay institution code, e.g. "03080000"
-    bank_name: str | None  # canonical Chinese name, e.g. "招商银行"
-    bank_name_en: str | None
-    card_name: str | None  # e.g. "招商银行信用卡"
-    card_kind: str | None  # 借记卡 / 贷记卡 / 准贷记卡 / 预付费卡
-    network: str | None  # UnionPay, Visa, Mastercard, ...
-    pan_lengths: tuple[int, ...] = ()
 
 
 # Warning names the engine may report; adapters map them to vendor codes.

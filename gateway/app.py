@@ -33,19 +33,20 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adapters import load_dialects
-from adapters.base import Dialect, EngineCall, IncomingRequest, VendorError
-from gateway.body import read_body
+from adapters.base import Dialect, VendorError
+from core.request import EngineCall, IncomingRequest
+from core.body import read_body
 from gateway.config import Config, with_defaults
 from gateway.console import ConsoleApp
 from engine.errors import EngineError
-from gateway.errors import BodyTimeoutError, GatewayError, RouteNotFoundError, ShuttingDownError
+from core.errors import BodyTimeoutError, GatewayError, RouteNotFoundError, ShuttingDownError
 from gateway.images import Resolver, check_image, fetch_image, fetch_transport, image_dimensions
 from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.metrics import GatewayMetrics
 from gateway.migrate.counters import render_prometheus as render_shadow_metrics
 from gateway.migrate.shadow import build_shadow
 from gateway.ratelimit import RateLimiter
-from gateway.replay import open_replay_store
+from core.replay import open_replay_store
 from gateway.runner import EngineRunner
 
 # Failures that are part of normal operation; anything else is logged with its trace.

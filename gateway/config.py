@@ -3,7 +3,7 @@
 Every table is a msgspec Struct that refuses keys it does not define. The
 gateway's own tables are below; each vendor table is its adapter's `Settings`
 (adapters/<name>.py), with a `shadow` table added where shadow mode has a
-client for that vendor (gateway/migrate/vendors/<name>.py). README.md's
+client for that vendor (adapters/migrate/<name>.py). README.md's
 "Configuration" section lists every key; tests/test_config.py holds the two
 to each other.
 
@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from gateway.migrate.settings import ShadowOptions
-from gateway.validation import ConfigError, convert
+from core.validation import ConfigError, convert
 
 __all__ = ["Config", "ConfigError", "load_config", "parse_config", "with_defaults", "dialect_tables"]
 
@@ -60,12 +60,12 @@ class RateLimits(Table):
 class Server(Table):
     drain_timeout_s: NonNegativeFloat = 30.0  # graceful shutdown: wait for in-flight requests
     # A client that sends its headers and then stops holds a connection and a request slot: the
-    # body is given up when no byte of it arrives for this long (gateway/body.py read_body).
+    # body is given up when no byte of it arrives for this long (core/body.py read_body).
     body_timeout_s: PositiveFloat = 10.0
 
 
 class Replay(Table):
-    # The file every worker records single-use signatures and nonces in (gateway/replay.py);
+    # The file every worker records single-use signatures and nonces in (core/replay.py);
     # "": $XDG_RUNTIME_DIR/cardgate/replay.sqlite3, else /tmp/cardgate-<uid>/replay.sqlite3.
     path: str = ""
     # Gateways on many machines: one Redis they all reach instead of the file (redis://host:6379/0,
@@ -76,7 +76,7 @@ class Replay(Table):
 
     def __post_init__(self) -> None:
         if self.redis_url:
-            from gateway.replay import check_redis_url
+            from core.replay import check_redis_url
 
             check_redis_url(self.redis_url)
             if self.path:
@@ -176,7 +176,7 @@ def dialect_tables() -> dict[str, Any]:
 @functools.cache
 def _dialect_tables(registry: tuple[tuple[str, str], ...]) -> dict[str, Any]:
     from adapters import settings_type
-    from gateway.migrate.vendors import shadow_type
+    from adapters.migrate import shadow_type
 
     tables: dict[str, Any] = {}
     for name, module_name in registry:

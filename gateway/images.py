@@ -1,4 +1,4 @@
-"""Image input shared by every dialect: strict base64, format sniffing, URL fetching.
+"""Image input shared by every dialect: format sniffing, size checks, URL fetching.
 
 Which field wins, which formats and sizes a vendor accepts, whether a data: URI
 prefix is tolerated: those are each dialect's choices, passed in as arguments
@@ -7,8 +7,6 @@ or as its ImageLimits. Nothing here names a vendor.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import ipaddress
 import socket
 from contextvars import ContextVar
@@ -17,10 +15,7 @@ from typing import Awaitable, Callable
 import httpcore
 import httpx
 
-from adapters.base import ImageLimits
-from engine import decode
-from gateway.errors import (
-    BadBase64Error,
+from core.errors import (
     FetchError,
     FetchForbiddenError,
     FetchTimeoutError,
@@ -28,43 +23,8 @@ from gateway.errors import (
     ImageTooLargeBytesError,
     UnsupportedFormatError,
 )
-
-# --- base64 -----------------------------------------------------------------
-
-
-def strip_data_uri(text: str) -> str:
-    """'data:image/jpeg;base64,AAAA' -> 'AAAA'; anything else unchanged."""
-    if text.startswith("data:"):
-        head, sep, payload = text.partition(",")
-        if sep and head.endswith(";base64"):
-            return payload
-    return text
-
-
-def decode_base64_strict(text: str | bytes, *, allow_data_uri: bool = False) -> bytes:
-    """Standard-alphabet base64 with correct padding, no whitespace, not empty.
-
-    Anything else (URL-safe alphabet, line breaks, missing padding, junk) raises
-    BadBase64Error: vendors refuse such input, and so do we.
-    """
-    if isinstance(text, str):
-        if allow_data_uri:
-            text = strip_data_uri(text)
-        try:
-            raw = text.encode("ascii")
-        except UnicodeEncodeError as exc:
-            raise BadBase64Error("non-ASCII characters") from exc
-    else:
-        raw = bytes(text)
-    if not raw:
-        raise BadBase64Error("empty")
-    if len(raw) % 4:
-        raise BadBase64Error("length not a multiple of 4")
-    try:
-        return base64.b64decode(raw, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise BadBase64Error(str(exc)) from exc
-
+from core.limits import ImageLimits
+from engine import decode
 
 # --- formats ----------------------------------------------------------------
 

@@ -19,8 +19,8 @@ import threading
 from typing import Callable
 
 from gateway.config import RateLimits
-from gateway.errors import RateLimitedError
-from gateway.validation import convert
+from core.errors import RateLimitedError
+from core.validation import convert
 
 
 class TokenBucket:

@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from gateway.errors import EngineBusyError
+from core.errors import EngineBusyError
 
 
 def _lower_priority(nice: int) -> None:

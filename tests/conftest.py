@@ -85,7 +85,7 @@ def pytest_configure(config):
 
 @pytest.fixture(autouse=True)
 def _own_runtime_dir(monkeypatch, tmp_path_factory):
-    """Each test its own default replay store (gateway/replay.py): a single-use signature a test
+    """Each test its own default replay store (core/replay.py): a single-use signature a test
     sent, or one of another run, must not be a replay for the next one."""
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("runtime")))
 

@@ -1,11 +1,12 @@
-"""Form bodies are parsed in one place (gateway/body.py) for every dialect that takes them."""
+"""Form bodies are parsed in one place (core/body.py) for every dialect that takes them."""
 from __future__ import annotations
 
 import pytest
 
 from adapters import facepp, myqcloud
-from adapters.base import IncomingRequest, VendorError
-from gateway.body import BadFormError, TooManyPartsError, media_type, parse_multipart
+from adapters.base import VendorError
+from core.request import IncomingRequest
+from core.body import BadFormError, TooManyPartsError, media_type, parse_multipart
 
 BOUNDARY = "b0undary"
 CONTENT_TYPE = f"multipart/form-data; boundary={BOUNDARY}"

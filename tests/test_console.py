@@ -20,7 +20,7 @@ from engine.errors import NoCardFoundError
 from gateway.app import create_app
 from gateway.config import Console
 from gateway.console import access
-from gateway.errors import EngineBusyError
+from core.errors import EngineBusyError
 from tests.fakes import GIF_BYTES, FakeEngine, fake_card_image, make_reading
 
 NUMBER = "6225760088888883"  # Luhn-valid: every dialect answers it

@@ -19,10 +19,11 @@ import pytest
 from starlette.testclient import TestClient
 
 from adapters import facepp
-from adapters.base import EngineCall, ImageSource, IncomingRequest, VendorError
+from adapters.base import VendorError
+from core.request import EngineCall, ImageSource, IncomingRequest
 from engine import errors as engine_errors
 from engine.types import BankInfo, ReadOptions
-from gateway import errors as gw
+from core import errors as gw
 from gateway.app import create_app
 from gateway.metrics import parse_text
 from tests.fakes import make_reading

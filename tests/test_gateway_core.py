@@ -15,23 +15,19 @@ from starlette.responses import JSONResponse
 from starlette.testclient import TestClient
 
 from adapters import DIALECTS, load_dialects
-from adapters.base import EngineCall, ImageLimits, ImageSource, IncomingRequest, VendorError
+from adapters.base import VendorError
+from core.limits import ImageLimits
+from core.request import EngineCall, ImageSource, IncomingRequest
 from engine import errors as engine_errors
 from engine.types import ReadOptions
-from gateway import errors as gateway_errors
+from core import errors as gateway_errors
 from gateway.app import create_app, safe_render_error
-from gateway.body import read_body
+from core.body import read_body
 from gateway.cli import decide_unsigned, main as cli_main
 from gateway.config import ConfigError, has_credentials, load_config, with_defaults
 from gateway.logs import JsonFormatter
-from gateway.images import (
-    check_image,
-    decode_base64_strict,
-    fetch_image,
-    image_dimensions,
-    is_forbidden_address,
-    sniff_format,
-)
+from core.strict_base64 import decode_base64_strict
+from gateway.images import check_image, fetch_image, image_dimensions, is_forbidden_address, sniff_format
 from gateway.runner import EngineRunner
 from tests.fakes import (
     DEFAULT_NUMBER,

@@ -14,7 +14,7 @@ from adapters import hex as hexmod
 from adapters.base import VendorError
 from engine import errors as engine_errors
 from engine.types import WARNINGS
-from gateway import errors as gateway_errors
+from core import errors as gateway_errors
 from gateway.app import create_app
 from gateway.metrics import parse_text
 from tests.fakes import (

@@ -15,8 +15,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from gateway.app import create_app
-from gateway.body import MAX_JSON_DEPTH, json_too_deep
-from gateway.errors import FetchError
+from core.body import MAX_JSON_DEPTH, json_too_deep
+from core.errors import FetchError
 from gateway.images import fetch_image
 from tests.fakes import TINY_JPEG_B64, FakeEngine, fake_card_image
 

@@ -17,10 +17,11 @@ import httpx
 import pytest
 
 from adapters import huawei
-from adapters.base import EngineCall, ImageSource, IncomingRequest, VendorError
+from adapters.base import VendorError
+from core.request import EngineCall, ImageSource, IncomingRequest
 from engine import errors as engine_errors
 from engine.types import ReadOptions
-from gateway import errors as gw
+from core import errors as gw
 from gateway.app import create_app
 from tests.fakes import make_reading
 from tests.test_huawei_support import CheckingEngine, photo, real_engine_and_card, truncated_jpeg

@@ -9,7 +9,7 @@ from gateway.app import create_app
 from gateway.cli import main
 from gateway.migrate.fields import comparison_record
 from gateway.migrate.report import summarize
-from gateway.migrate.wire import Outcome, Reply, mask
+from core.wire import Outcome, Reply, mask
 from tests.fakes import FakeEngine, fake_card_image, make_reading
 from tests.test_migrate_support import DIALECTS, closed_port_url, with_check_digit
 

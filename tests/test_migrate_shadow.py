@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 from gateway.app import create_app
 from gateway.config import ConfigError
 from gateway.migrate.records import load_records
-from gateway.migrate.wire import mask
+from core.wire import mask
 from tests.fakes import FakeEngine, fake_card_image, make_reading
 from tests.test_migrate_support import (
     DIALECTS,
@@ -193,7 +193,7 @@ def test_tencent_get_and_legacy_requests_are_mirrored_as_tc3(tmp_path, live_gate
 
 
 def test_myqcloud_multipart_upload_is_mirrored(tmp_path, live_gateway):
-    from gateway.migrate.vendors.myqcloud import multi_use_sign
+    from adapters.migrate.myqcloud import multi_use_sign
 
     vendor_engine = FakeEngine(make_reading(LOCAL_NUMBER))
     upstream = live_gateway(vendor_app("myqcloud", vendor_engine))

@@ -5,8 +5,8 @@ import json
 import socket
 import time
 
-from gateway.migrate import vendors
-from gateway.migrate.wire import Reply
+from adapters import migrate as vendors
+from core.wire import Reply
 
 
 def with_check_digit(body: str) -> str:
@@ -111,7 +111,7 @@ def test_send_waits_its_own_timeout_not_the_clients_default(live_gateway):
     from starlette.routing import Route
 
     from gateway.migrate.upstream import send
-    from gateway.migrate.wire import WireRequest
+    from core.wire import WireRequest
 
     async def slow(request):
         await asyncio.sleep(0.6)

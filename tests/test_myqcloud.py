@@ -24,9 +24,10 @@ import respx
 from starlette.testclient import TestClient
 
 from adapters import myqcloud
-from adapters.base import IncomingRequest, VendorError
+from adapters.base import VendorError
+from core.request import IncomingRequest
 from engine import errors as engine_errors
-from gateway import errors as gw
+from core import errors as gw
 from gateway.app import create_app
 from tests.fakes import GIF_BYTES, FakeEngine, fake_card_image, luhn_ok, make_reading
 from tests.test_huawei_support import CheckingEngine, photo, truncated_jpeg

@@ -227,7 +227,7 @@ def test_per_credential_overrides_and_unlimited_keys():
         limiter.check("hex", "free")
         limiter.check("hex", "anyone")  # no default rate
     limiter.check("hex", "slow")
-    from gateway.errors import RateLimitedError
+    from core.errors import RateLimitedError
 
     with pytest.raises(RateLimitedError):
         limiter.check("hex", "slow")

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCAL_STATE = [".venv/bin/python", ".venv.lock", "cardgate.egg-info/PKG-INFO", "tests/node/node_modules/x/package.json",
                "gateway/__pycache__/app.cpython-311.pyc", "gateway/migrate/__pycache__/x.pyc", ".pytest_cache/v/x",
                "cardgate.toml", "deploy/cardgate.toml", "runs/textrec/log.txt", "build/lib/x.py", ".git/HEAD"]
-SHIPPED = ["gateway/app.py", "adapters/tencent.py", "engine/weights/textrec.pt", "bin_tables/data/bins.json.gz",
+SHIPPED = ["core/request.py", "gateway/app.py", "adapters/tencent.py", "engine/weights/textrec.pt", "bin_tables/data/bins.json.gz",
            "pyproject.toml", "LICENSE", "deploy/cardgate.example.toml", "gateway/console/static/index.html"]
 
 
@@ -64,7 +64,7 @@ def test_nothing_git_ignores_here_is_sent_to_docker_build():
 def test_the_dockerfile_caches_dependencies_apart_from_the_code():
     joined = re.sub(r"\\\n\s*", " ", (ROOT / "deploy/Dockerfile").read_text())  # continuation lines
     text = [line for line in joined.splitlines() if line.strip() and not line.startswith("#")]
-    first_code = min(i for i, step in enumerate(text) if re.match(r"COPY (gateway|adapters|engine|bin_tables)\b", step))
+    first_code = min(i for i, step in enumerate(text) if re.match(r"COPY (core|gateway|adapters|engine|bin_tables)\b", step))
     torch = next(i for i, step in enumerate(text) if step.startswith("RUN pip install") and "torch==" in step)
     deps = next(i for i, step in enumerate(text) if step.startswith("RUN") and "pip install --no-cache-dir -r" in step)
     assert torch < deps < first_code  # torch, then the other dependencies, then the code

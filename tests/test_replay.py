@@ -1,4 +1,4 @@
-"""gateway/replay.py: keys seen once, in one SQLite file every worker shares, or in one Redis
+"""core/replay.py: keys seen once, in one SQLite file every worker shares, or in one Redis
 every machine reaches ([replay] redis_url; those tests run a real redis-server, skipped without one)."""
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ import pytest
 from starlette.testclient import TestClient
 
 from adapters import alibaba, alibaba_auth, myqcloud
-from gateway import replay
+from core import replay
 from gateway.app import create_app
 from gateway.config import ConfigError, parse_config
-from gateway.errors import ReplayStoreUnavailableError
-from gateway.replay import PURGE_EVERY_S, RedisReplayStore, ReplayStore, default_path, open_replay_store
+from core.errors import ReplayStoreUnavailableError
+from core.replay import PURGE_EVERY_S, RedisReplayStore, ReplayStore, default_path, open_replay_store
 from tests.fakes import FakeEngine, fake_card_image, make_reading
 
 

@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from adapters import huawei_auth, myqcloud_auth, tencent_auth
-from adapters.base import IncomingRequest, VendorError
+from adapters.base import VendorError
+from core.request import IncomingRequest
 from adapters.myqcloud import App
 from gateway.app import create_app
 from tests.fakes import FakeEngine, fake_card_image

@@ -20,10 +20,11 @@ import pytest
 import respx
 
 from adapters import tencent
-from adapters.base import IncomingRequest, VendorError
+from adapters.base import VendorError
+from core.request import IncomingRequest
 from engine import errors as engine_errors
 from engine.types import BankInfo
-from gateway import errors as gw
+from core import errors as gw
 from gateway.app import create_app
 from tests.fakes import GIF_BYTES, TINY_JPEG, FakeEngine, fake_card_image, make_reading, png_header
 from tests.test_huawei_support import CheckingEngine, photo, truncated_jpeg

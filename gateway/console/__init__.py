@@ -20,10 +20,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from gateway.body import read_body
+from core.body import read_body
 from gateway.config import Config
 from gateway.console import access, health, preview
-from gateway.errors import BodyTimeoutError, BodyTooLargeError
+from core.errors import BodyTimeoutError, BodyTooLargeError
 
 log = logging.getLogger("cardgate.console")
 

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.config import Console, RateLimits
-from gateway.errors import RateLimitedError
+from core.errors import RateLimitedError
 from gateway.ratelimit import RateLimiter
 
 access_log = logging.getLogger("cardgate.access")

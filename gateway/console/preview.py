@@ -31,7 +31,7 @@ from engine.types import (
     CardReading,
     ReadOptions,
 )
-from gateway.errors import BodyTooLargeError, ShuttingDownError
+from core.errors import BodyTooLargeError, ShuttingDownError
 from gateway.images import image_dimensions
 
 # Which ReadOptions flag makes the engine look for each warning (engine/checks.py); the rest

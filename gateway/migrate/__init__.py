@@ -1,7 +1,5 @@
 """Migration testing: shadow traffic to the real vendor, and offline comparison reports.
 
-    wire.py      what travels: WireRequest (to send), Reply (what came back), Outcome (comparable fields)
-    vendors/     one module per dialect, client side: sign a request for an upstream, read its answer
     upstream.py  send a WireRequest with httpx, never raising
     fields.py    compare two Outcomes field by field into a masked record
     records.py   where shadow records go (JSONL or SQLite), and reading them back
@@ -13,5 +11,7 @@
     compare.py   `cardgate compare`: every image through two endpoints
     commands.py  the `compare` and `report` subcommands
 
-Nothing outside vendors/ names a vendor.
+What travels (WireRequest, Reply, Outcome) is core/wire.py; the client side of each dialect
+(sign a request for an upstream, read its answer) is adapters/migrate/<dialect>.py, found by
+dialect name. Nothing here names a vendor.
 """

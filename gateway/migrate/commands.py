@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from gateway.migrate.vendors import CLIENTS
+from adapters.migrate import CLIENTS
 
 
 def add_compare_command(subparsers) -> None:

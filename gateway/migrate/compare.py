@@ -30,12 +30,12 @@ from urllib.parse import urlsplit
 import httpx
 from tqdm import tqdm
 
-from gateway.migrate import vendors
+from adapters import migrate as clients
 from gateway.migrate.fields import comparison_record
 from gateway.migrate.labels import Label, LabelsError, check_labels, load_labels, score, truth_record
 from gateway.migrate.report import write_report
 from gateway.migrate.upstream import send
-from gateway.migrate.wire import Outcome, Reply
+from core.wire import Outcome, Reply
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 SIDES = ("a", "b")
@@ -122,7 +122,7 @@ async def compare_images(
     thumbnails: dict[str, str] | None = None,
 ) -> list[dict]:
     """One record per image, in the order given."""
-    client = vendors.client_for(dialect)
+    client = clients.client_for(dialect)
     gate = asyncio.Semaphore(max(1, concurrency))
     base_dir = base_dir or os.getcwd()
 
@@ -190,7 +190,7 @@ def run(args) -> int:
         print(f"cardgate compare: cannot read credentials {args.credentials}: {exc}", file=sys.stderr)
         return 2
     for side in SIDES:
-        missing = vendors.missing_settings(args.dialect, credentials[side])
+        missing = clients.missing_settings(args.dialect, credentials[side])
         if missing:
             print(f"cardgate compare: side {side} needs {', '.join(missing)} in --credentials", file=sys.stderr)
             return 2

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from gateway.migrate.wire import FIELDS, Outcome, Reply, mask
+from core.wire import FIELDS, Outcome, Reply, mask
 
 
 def field_agreement(a: Outcome, b: Outcome) -> dict[str, bool | None]:

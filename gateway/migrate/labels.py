@@ -11,7 +11,7 @@ import csv
 import os
 from dataclasses import dataclass
 
-from gateway.migrate.wire import Outcome, mask, normalize_expiry
+from core.wire import Outcome, mask, normalize_expiry
 
 CARD_KINDS = ("full_card", "")
 COLUMNS = ("file", "kind", "card_number", "expiry")

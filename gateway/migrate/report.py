@@ -13,7 +13,7 @@ import os
 import statistics
 from collections import Counter
 
-from gateway.migrate.wire import FIELDS
+from core.wire import FIELDS
 
 
 def side_names(records: list[dict]) -> list[str]:

@@ -13,7 +13,7 @@
     on_upstream_failure = "local"     answer="upstream" and nothing came back: "local" answers, or "error"
     enabled = true
     ...the upstream's credentials, in that vendor's terms: each client module
-    (gateway/migrate/vendors/<dialect>.py) declares them in its `Shadow`, a subclass of ShadowTable.
+    (adapters/migrate/<dialect>.py) declares them in its `Shadow`, a subclass of core.shadow_table.ShadowTable.
 
 gateway/config.py adds a `shadow` key of that type to the dialect's table, so
 every mistake here is found when the config is read.
@@ -21,13 +21,10 @@ every mistake here is found when the config is read.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar, Literal
-from urllib.parse import urlsplit
+from typing import Annotated, Any
 
 import msgspec
 
-ANSWERS = ("upstream", "local")
-ON_FAILURE = ("local", "error")
 AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
 
 
@@ -38,31 +35,6 @@ class ShadowOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, fr
     workers: AtLeastOne = 2
     records: str = "cardgate-shadow.jsonl"
     images_dir: str = ""
-
-
-class ShadowTable(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
-    """[<dialect>.shadow]: the keys every dialect shares. A client's subclass adds its credentials."""
-
-    upstream: str = ""
-    answer: Literal[ANSWERS] = "upstream"  # type: ignore[valid-type]
-    timeout_s: Annotated[float, msgspec.Meta(ge=0.001)] = 10.0
-    on_upstream_failure: Literal[ON_FAILURE] = "local"  # type: ignore[valid-type]
-    enabled: bool = True
-
-    REQUIRED: ClassVar[tuple[str, ...]] = ()  # credential keys that must be non-empty
-
-    def __post_init__(self) -> None:
-        if not self.enabled:
-            return
-        parts = urlsplit(self.upstream)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"upstream must be an http(s) URL, got {self.upstream!r}")
-        missing = self.missing_credentials()
-        if missing:
-            raise ValueError(f"needs the upstream's credentials: {', '.join(missing)}")
-
-    def missing_credentials(self) -> list[str]:
-        return [key for key in self.REQUIRED if not getattr(self, key)]
 
 
 @dataclass(frozen=True)

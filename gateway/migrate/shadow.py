@@ -27,15 +27,16 @@ from typing import Any, Awaitable, Callable
 import httpx
 from starlette.responses import Response
 
-from adapters.base import Dialect, IncomingRequest
-from gateway.migrate import vendors
+from adapters.base import Dialect
+from core.request import IncomingRequest
+from adapters import migrate as clients
 from gateway.migrate.counters import ShadowCounters
 from gateway.migrate.fields import comparison_record
 from gateway.migrate.mirror import MirrorQueue
 from gateway.migrate.records import open_recorder
 from gateway.migrate.settings import DialectShadow, ShadowOptions, read_dialect, read_options
 from gateway.migrate.upstream import send
-from gateway.migrate.wire import Outcome, Reply
+from core.wire import Outcome, Reply
 
 log = logging.getLogger("cardgate.shadow")
 
@@ -126,7 +127,7 @@ class Shadow:
         `.response` and `.image` (the bytes the engine read, or None).
         """
         settings = self.dialects[dialect.name]
-        client = vendors.client_for(dialect.name)
+        client = clients.client_for(dialect.name)
         if settings.answer == LOCAL:
             local, local_ms = await self._timed(answer_locally)
             self._submit(dialect.name, lambda: self._mirror_upstream(settings, client, incoming, request_id, local, local_ms))

@@ -6,7 +6,7 @@ import time
 
 import httpx
 
-from gateway.migrate.wire import Reply, WireRequest
+from core.wire import Reply, WireRequest
 
 # Headers of an upstream answer that make no sense relayed as they are (hop-by-hop, or recomputed).
 NOT_RELAYED = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding",

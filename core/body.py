@@ -13,7 +13,7 @@ import numpy as np
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from gateway.errors import BadJSONError, BodyTimeoutError, BodyTooLargeError
+from core.errors import BadJSONError, BodyTimeoutError, BodyTooLargeError
 
 # Every dialect's JSON body is a flat object (hex nests one options object): anything
 # deeper is an attack, refused before a recursive parser runs out of stack on it. The

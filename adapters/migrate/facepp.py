@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import secrets
 
-from adapters.base import IncomingRequest
+from core.request import IncomingRequest
 from adapters.facepp import request_fields
-from gateway.migrate.settings import ShadowTable
-from gateway.migrate.wire import Outcome, Reply, WireRequest, digits, endpoint, host_of, json_object, normalize_bank, unreadable
+from core.shadow_table import ShadowTable
+from core.wire import Outcome, Reply, WireRequest, digits, endpoint, host_of, json_object, normalize_bank, unreadable
 
 REQUIRED = ("api_key", "api_secret")
 NO_CARD = "NO_CARD"  # Face++ answers "nothing readable" as 200 with an empty list; named so it compares as an outcome

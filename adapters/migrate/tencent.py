@@ -10,11 +10,11 @@ from __future__ import annotations
 import base64
 import json
 
-from adapters.base import IncomingRequest
+from core.request import IncomingRequest
 from adapters.tencent import request_params
 from adapters.tencent_auth import sign_tc3
-from gateway.migrate.settings import ShadowTable
-from gateway.migrate.wire import Outcome, Reply, WireRequest, digits, endpoint, host_of, normalize_bank, normalize_expiry
+from core.shadow_table import ShadowTable
+from core.wire import Outcome, Reply, WireRequest, digits, endpoint, host_of, normalize_bank, normalize_expiry
 
 REQUIRED = ("secret_id", "secret_key")
 ACTION = "BankCardOCR"

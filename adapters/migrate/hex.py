@@ -8,9 +8,10 @@ from __future__ import annotations
 import base64
 import json
 
-from adapters.base import IncomingRequest
-from gateway.migrate.settings import ShadowTable
-from gateway.migrate.wire import Outcome, Reply, WireRequest, endpoint, host_of, items_outcome, json_object, unreadable
+from core.request import IncomingRequest
+from core.shadow_table import ShadowTable
+from adapters.migrate.legacy_items import items_outcome
+from core.wire import Outcome, Reply, WireRequest, endpoint, host_of, json_object, unreadable
 
 REQUIRED: tuple[str, ...] = ()
 PATH = "/hex/ocrapi/creditcardocr"

@@ -18,7 +18,7 @@ class BodyTimeoutError(GatewayError):
 
 
 class BadJSONError(GatewayError):
-    """A JSON body that is not JSON, or nests deeper than gateway.body.MAX_JSON_DEPTH."""
+    """A JSON body that is not JSON, or nests deeper than core.body.MAX_JSON_DEPTH."""
 
 
 class BadBase64Error(GatewayError):
@@ -70,7 +70,7 @@ class ShuttingDownError(GatewayError):
 
 
 class ReplayStoreUnavailableError(ShuttingDownError):
-    """The shared record of single-use signatures and nonces (gateway/replay.py: Redis, or a
+    """The shared record of single-use signatures and nonces (core/replay.py: Redis, or a
     locked SQLite file) did not answer: a replay cannot be ruled out, so the request is refused,
     never accepted. A ShuttingDownError, so that each dialect answers it as it answers a draining
     gateway, with its own retryable temporary-failure error: a moment later, or another instance,

@@ -1,9 +1,10 @@
-"""Client side of each dialect, one module per vendor, loaded by dialect name.
+"""Client side of each dialect for migration testing (gateway/migrate/), one module per vendor,
+loaded by dialect name; each signs with its adapter's own auth module.
 
 Every module exposes:
 
     REQUIRED: tuple[str, ...]        settings keys that must be present (the upstream's credentials)
-    Shadow                           its `[<dialect>.shadow]` table: gateway.migrate.settings.ShadowTable
+    Shadow                           its `[<dialect>.shadow]` table: core.shadow_table.ShadowTable
                                      plus those credential keys
     request_for_image(image: bytes, base_url: str, settings: dict, now: float) -> WireRequest
         a signed request reading `image`, with every warning check switched on (offline compare)
@@ -20,11 +21,11 @@ import importlib
 from types import ModuleType
 
 CLIENTS: dict[str, str] = {
-    "tencent": "gateway.migrate.vendors.tencent",
-    "myqcloud": "gateway.migrate.vendors.myqcloud",
-    "huawei": "gateway.migrate.vendors.huawei",
-    "facepp": "gateway.migrate.vendors.facepp",
-    "hex": "gateway.migrate.vendors.hex",
+    "tencent": "adapters.migrate.tencent",
+    "myqcloud": "adapters.migrate.myqcloud",
+    "huawei": "adapters.migrate.huawei",
+    "facepp": "adapters.migrate.facepp",
+    "hex": "adapters.migrate.hex",
 }
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import base64
 import json
 
-from adapters.base import IncomingRequest
+from core.request import IncomingRequest
 from adapters.myqcloud import read_form
 from adapters.myqcloud_auth import sign
-from gateway.migrate.settings import ShadowTable
-from gateway.migrate.wire import Outcome, Reply, WireRequest, endpoint, host_of, items_outcome, json_object, unreadable
+from core.shadow_table import ShadowTable
+from adapters.migrate.legacy_items import items_outcome
+from core.wire import Outcome, Reply, WireRequest, endpoint, host_of, json_object, unreadable
 
 REQUIRED = ("appid", "secret_id", "secret_key")
 SIGN_VALIDITY_S = 60

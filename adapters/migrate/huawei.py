@@ -11,21 +11,10 @@ from urllib.parse import quote, urlsplit
 
 import msgspec
 
-from adapters.base import IncomingRequest
+from core.request import IncomingRequest
 from adapters.huawei_auth import sdk_date, sign_aksk
-from gateway.migrate.settings import ShadowTable
-from gateway.migrate.wire import (
-    Outcome,
-    Reply,
-    WireRequest,
-    digits,
-    endpoint,
-    host_of,
-    json_object,
-    normalize_bank,
-    normalize_expiry,
-    unreadable,
-)
+from core.shadow_table import ShadowTable
+from core.wire import Outcome, Reply, WireRequest, digits, endpoint, host_of, json_object, normalize_bank, normalize_expiry, unreadable
 
 REQUIRED: tuple[str, ...] = ()  # access_key + secret_key, or token: checked in check_settings
 CONTENT_TYPE = "application/json;charset=utf-8"

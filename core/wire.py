@@ -65,24 +65,6 @@ def json_object(reply: Reply) -> dict | None:
     return payload if isinstance(payload, dict) else None
 
 
-# The `items` list of Tencent's legacy OCR answers, which myqcloud uses and hex copies.
-ITEM_FIELDS = {"卡号": "number", "卡类型": "kind", "银行信息": "bank", "有效期": "expiry"}
-
-
-def items_outcome(items) -> Outcome:
-    found = {"number": "", "kind": "", "bank": "", "expiry": ""}
-    for item in items or []:
-        name = ITEM_FIELDS.get(item.get("item")) if isinstance(item, dict) else None
-        if name:
-            found[name] = str(item.get("itemstring") or "")
-    return Outcome(
-        number=digits(found["number"]),
-        expiry=normalize_expiry(found["expiry"]),
-        bank=normalize_bank(found["bank"]),
-        kind=found["kind"],
-    )
-
-
 def endpoint(base_url: str, path: str) -> str:
     """The upstream base URL (which may carry a prefix such as /tencent) joined with a vendor path."""
     return base_url.rstrip("/") + path

@@ -27,13 +27,10 @@ import stat
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit
 
-from gateway.errors import ReplayStoreUnavailableError
-
-if TYPE_CHECKING:
-    from gateway.config import Replay
+from core.errors import ReplayStoreUnavailableError
 
 PURGE_EVERY_S = 60.0  # expired rows are deleted at most this often (the check itself ignores them)
 log = logging.getLogger("cardgate.replay")
@@ -185,7 +182,15 @@ class RedisReplayStore:
         self._client.close()
 
 
-def open_replay_store(table: "Replay") -> SeenStore:
+class ReplaySettings(Protocol):
+    """What open_replay_store reads of the `[replay]` table (gateway.config.Replay)."""
+
+    path: str
+    redis_url: str
+    redis_timeout_s: float
+
+
+def open_replay_store(table: ReplaySettings) -> SeenStore:
     """The store `[replay]` names: Redis when redis_url is set, else the SQLite file at path."""
     if table.redis_url:
         return RedisReplayStore(table.redis_url, table.redis_timeout_s)
