@@ -1,7 +1,12 @@
 """Fine-tune the pretrained text recognizer (engine/textrec.py) for card number and date bands.
 
     python -m engine.train.pseudo_label --out runs/boxes_pseudo.tsv      # once, ~1 min
-    python -m engine.train.textrec --seed 11 --out engine/weights/textrec.pt --minutes 45
+    python -m engine.train.textrec --seed 11 --arch cols8 --out runs/textrec_cols8.pt --minutes 45
+    python -m engine.train.textrec --seed 13 --arch cols4 --init runs/textrec_cols8.pt \
+        --lr 3e-4 --minutes 60 --out engine/weights/textrec.pt
+
+The first run keeps the source model's 8 px columns; the second, the shipped weights, goes on
+from it with 4 px columns (engine/textrec.py), which the same weights load into.
 
 Starts from PP-OCRv6 small rec's weights (engine/train/import_ppocr.py, from the installed
 rapidocr==3.10.0 wheel) with its head cut to the card alphabet, so that step 0 reads as the
@@ -23,12 +28,12 @@ Validation: the 10 real number-line crops of realcards-dev, 150 synthetic number
 Luhn-valid numbers and 150 synthetic date bands from a seed of their own; the weights kept are
 those with the best sum of the three. Nothing from realcards-dev2 is read.
 
-A second round starts from the first round's weights on the labels a fine-tuned reader 1 gives:
-    python -m engine.train.pseudo_label --reader1 engine/weights/textrec.pt --out runs/boxes_pseudo2.tsv
-    python -m engine.train.textrec --seed 12 --init engine/weights/textrec.pt --pseudo runs/boxes_pseudo2.tsv \
+Tried and not shipped: pseudo-labels from a fine-tuned reader 1 (run 1's weights), then run 1
+again on them (356 pseudo-labelled photos):
+    python -m engine.train.pseudo_label --reader1 runs/textrec_cols8.pt --out runs/boxes_pseudo2.tsv
+    python -m engine.train.textrec --seed 12 --arch cols8 --init runs/textrec_cols8.pt --pseudo runs/boxes_pseudo2.tsv \
         --date-prob 0.9 --lr 3e-4 --minutes 60 --out runs/textrec_r2.pt
-That round (356 pseudo-labelled photos) did not beat the shipped weights: realcards-dev 24/27
-against 25/27, synthetic seed 7 141/160 against 143/160; it is not shipped.
+It did not beat run 1: realcards-dev 24/27 against 25/27, synthetic seed 7 141/160 against 143/160.
 """
 from __future__ import annotations
 
