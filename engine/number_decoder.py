@@ -48,7 +48,7 @@ def length_prior(digits: str, policy: Policy) -> float:
     """How believable a card number of this length is for its prefix: the BIN table's issuer row
     or card network says which lengths it issues; a number the table does not know at all (a
     foreign card) gets the usual lengths' prior."""
-    if len(digits) not in policy.pan_lengths:
+    if len(digits) not in policy.pan_lengths or digits[:1] not in policy.pan_first_digits:
         return 0.0
     entry = bin_tables.lookup(digits)
     if entry is None:
@@ -89,7 +89,7 @@ def decode_number(probs: np.ndarray, alphabet: str, policy: Policy = DEFAULT_POL
     # A clear reading that fails Luhn is reported, as invalid (the vendors answer such a card as
     # illegal); one that passes Luhn but not the length test is a misread, and no answer.
     top_digits = "".join(DIGITS[k - 1] for k in top)
-    clear = top_share >= policy.min_number_posterior and len(top) in policy.pan_lengths and not bin_tables.luhn_valid(top_digits)
+    clear = top_share >= policy.min_number_posterior and len(top) in policy.pan_lengths and top_digits[:1] in policy.pan_first_digits and not bin_tables.luhn_valid(top_digits)
     return _read(p, top, top_share, valid=False, sure=clear, read_digits=len(top))
 
 

@@ -11,7 +11,7 @@ import msgspec
 
 
 class Policy(msgspec.Struct, frozen=True):
-    version: str = "3"
+    version: str = "4"
     # Locating: heat above which a heatmap cell belongs to a line; cells a number line needs.
     number_peak: float = 0.5
     date_peak: float = 0.5
@@ -32,6 +32,10 @@ class Policy(msgspec.Struct, frozen=True):
     beam_width: int = 24
     beam_prune: float = 1e-3
     pan_lengths: tuple[int, ...] = (13, 14, 15, 16, 17, 18, 19)
+    # A card number's first digit, its major industry identifier (ISO/IEC 7812): 0 is assigned to
+    # no card issuer, so a reading that starts with it is no card number, valid or not (a blank
+    # band read as 0000000000010).
+    pan_first_digits: str = "123456789"
     # Length prior (engine/number_decoder.length_prior): 1 for a length the BIN table lists for
     # the number's issuer or network, this for one it does not; where the table knows nothing of
     # the number, most cards are 16 digits and Chinese debit cards often 19.

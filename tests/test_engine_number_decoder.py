@@ -68,6 +68,17 @@ def test_too_short_for_a_card_is_not_sure():
     assert r.read_digits == 8
 
 
+def test_a_reading_that_starts_with_0_is_no_card_number():
+    # ISO/IEC 7812 assigns industry identifier 0 to no card issuer: neither a clear Luhn-failing
+    # reading (a blank band read as zeros) nor a valid one is answered.
+    clear_zeros = decode_number(band("0000000000010"), CARD_ALPHABET)
+    assert not clear_zeros.sure and not clear_zeros.valid
+    valid_zero = decode_number(band("0225760088888886"), CARD_ALPHABET)
+    assert _luhn("0225760088888886") and not valid_zero.valid and not valid_zero.sure
+    anywhere = Policy(pan_first_digits="0123456789")
+    assert decode_number(band("0000000000010"), CARD_ALPHABET, anywhere).sure
+
+
 def test_a_band_with_no_digits_decodes_to_nothing():
     assert decode_number(band("VALID"), CARD_ALPHABET) is None
 
