@@ -47,7 +47,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from bin_tables import luhn_valid
+from bin_tables import is_valid_pan
 from engine.dates import greedy_text
 from engine.number_decoder import decode_number
 from engine.preprocess import batch_bands, text_band_input
@@ -161,14 +161,17 @@ class Batches:
 
 
 def validation_sets(seed: int, n: int = 150) -> tuple[list, list]:
-    """Synthetic number bands with Luhn-valid numbers (the decoder refuses the others, so they
-    would score nothing) and synthetic date bands, from a seed of their own."""
+    """Synthetic number bands and date bands from a seed of their own, at the detail of a small
+    phone photo as often as in training (low_res). Only numbers the BIN table accepts (Luhn and a
+    length its issuer issues): the decoder refuses the others by design, so they would score the
+    same for any weights. Clean bands of such numbers the fine-tuned model reads every one of, so
+    the set keeps the low-detail ones that tell two checkpoints apart."""
     rng, numbers, dates = np.random.default_rng(seed), [], []
     while len(numbers) < n or len(dates) < n:
         (number, text), *rest = synth_bands(rng, date_prob=1.0)
-        if len(numbers) < n and luhn_valid(text.replace(" ", "")):
-            numbers.append((number, text))
-        dates.extend(rest[: n - len(dates)])
+        if len(numbers) < n and is_valid_pan(text.replace(" ", "")):
+            numbers.append((low_res(number, rng), text))
+        dates.extend((low_res(img, rng), t) for img, t in rest[: n - len(dates)])
     return numbers, dates
 
 
