@@ -28,12 +28,11 @@ from urllib.parse import parse_qsl, urlsplit
 from starlette.responses import Response
 
 from adapters import alibaba_auth
-from adapters.base import DialectSettings, Secret, VendorError, auth_mode_of, settings_from
+from adapters.alibaba_errors import ERRORS, AlibabaError, error_code_for
+from adapters.base import DialectSettings, Secret, auth_mode_of, settings_from
 from core.limits import ImageLimits
 from core.request import EngineCall, ImageSource, IncomingRequest, console_request
-from engine import errors as engine_errors
 from engine.types import CardReading, Quad, ReadOptions
-from core import errors as gw
 from core.replay import ReplayStore
 
 log = logging.getLogger("cardgate.alibaba")
@@ -57,61 +56,6 @@ LIMITS = ImageLimits(
     formats=frozenset({"jpeg", "png", "bmp", "tiff"}),
 )
 
-# Code -> (HTTP status, Message): the ocr-api table and the POP gateway's common codes (spec §6).
-ERRORS: dict[str, tuple[int, str]] = {
-    "MissingSignature": (400, "Signature is mandatory for this action."),
-    "IncompleteSignature": (400, "The request signature does not conform to Aliyun standards."),
-    "InvalidSignatureMethod": (400, "Specified signature method is not valid."),
-    "MissingSignatureNonce": (400, "SignatureNonce is mandatory for this action."),
-    "InvalidTimeStamp.Format": (400, "Specified time stamp or date value is not well formatted."),
-    "InvalidTimeStamp.Expired": (400, "Specified time stamp or date value is expired."),
-    "SignatureNonceUsed": (400, "Specified signature nonce was used already."),
-    "InvalidAccessKeyId.NotFound": (404, "Specified access key is not found."),
-    "SignatureDoesNotMatch": (400, "Specified signature does not match our calculation."),
-    "invalidStsToken": (400, "The STS token is invalid."),
-    "MissingAction": (400, "Action is mandatory for this request."),
-    "MissingVersion": (400, "Version is mandatory for this request."),
-    "InvalidApi.NotFound": (404, "Specified api is not found, please check your url and method."),
-    "InvalidVersion": (400, "Specified parameter Version is not valid."),
-    "Throttling": (400, "Request was denied due to request throttling."),
-    "Throttling.User": (400, "Request was denied due to user flow control."),
-    "imageUrlOrBodyEmpty": (400, "The image url or body is empty."),
-    "IllegalImageUrl": (400, "The image url is illegal or cannot be downloaded."),
-    "imageTimeOut": (400, "Downloading the image timed out."),
-    "notSafeImageUrl": (400, "The image url is not safe."),
-    "exceededImageUrlLength": (400, "The image url must not be longer than 2048 characters."),
-    "exceededImageContent": (413, "The image must not be larger than 10MB."),
-    "unsupportedImageFormat": (415, "The image content is broken or its format is not supported."),
-    "illegalImageSize": (416, "The image size must not be less than 15px or greater than 8192px."),
-    "illegalImageContent": (400, "The image does not contain the required content."),
-    "unmatchedImageType": (400, "The image does not match the API: no bank card found."),
-    "algorithmError": (503, "The recognition service failed, please try again."),
-    "ServiceUnavailable": (503, "The request has failed due to a temporary failure of the server."),
-    "InternalError": (500, "The request processing has failed due to some unknown error."),
-}
-
-# Neutral failures and engine errors -> codes; first match wins (subclasses first).
-EXCEPTION_CODES: list[tuple[type[BaseException], str]] = [
-    (gw.BodyTooLargeError, "exceededImageContent"),
-    (gw.BodyTimeoutError, "imageTimeOut"),  # the body is the image, and it stopped arriving
-    (gw.ImageTooLargeBytesError, "exceededImageContent"),
-    (gw.UnsupportedFormatError, "unsupportedImageFormat"),
-    (gw.FetchTimeoutError, "imageTimeOut"),
-    (gw.FetchForbiddenError, "notSafeImageUrl"),
-    (gw.FetchTooLargeError, "exceededImageContent"),
-    (gw.FetchError, "IllegalImageUrl"),
-    (gw.EngineBusyError, "Throttling"),
-    (gw.RateLimitedError, "Throttling.User"),
-    (gw.RouteNotFoundError, "InvalidApi.NotFound"),
-    (gw.ShuttingDownError, "ServiceUnavailable"),
-    (engine_errors.ImageDecodeError, "unsupportedImageFormat"),
-    (engine_errors.ImageTooLargeError, "illegalImageSize"),
-    (engine_errors.ImageTooSmallError, "illegalImageSize"),
-    (engine_errors.NoCardFoundError, "unmatchedImageType"),
-    (engine_errors.NumberUnreadableError, "illegalImageContent"),
-    (engine_errors.ImageBlurredError, "illegalImageContent"),
-    (engine_errors.EngineError, "algorithmError"),
-]
 
 # BIN table card kind -> cardType.
 CARD_TYPES: dict[str, str] = {"借记卡": "DC", "贷记卡": "CC", "准贷记卡": "SCC", "预付费卡": "PC"}
@@ -142,7 +86,8 @@ def json_response(payload: dict[str, Any], status: int = 200) -> Response:
 
 
 def error_response(code: str, request_id: str, host_id: str) -> Response:
-    status, message = ERRORS[code]
+    entry = ERRORS[code]
+    status, message = entry.status, entry.message
     return json_response({
         "RequestId": request_id,
         "HostId": host_id,
@@ -252,12 +197,12 @@ class AlibabaDialect:
             verified = alibaba_auth.verify(req.method, paths, req.query_string, req.headers, req.body,
                                            self.credentials.get, now)
         except alibaba_auth.AuthFailure as exc:
-            raise VendorError(exc.code, exc.detail) from None
+            raise AlibabaError(exc.code, exc.detail) from None
         # Recorded only once the signature holds, so nobody can burn another's nonces.
         # Hashed: the nonce is the client's text, of any length. Kept while the signature's date is in the window.
         nonce_key = hashlib.sha256(f"{verified.access_key_id}\n{verified.nonce}".encode()).hexdigest()
         if self.nonces.seen_before(f"{NAME}:{nonce_key}", verified.signed_at + alibaba_auth.WINDOW_S - now, now):
-            raise VendorError("SignatureNonceUsed", "nonce replayed")
+            raise AlibabaError("SignatureNonceUsed", "nonce replayed")
         return verified.access_key_id
 
     def parse(self, req: IncomingRequest) -> EngineCall:
@@ -265,26 +210,26 @@ class AlibabaDialect:
         action = (req.header("x-acs-action") or query.get("Action") or "").strip()
         version = (req.header("x-acs-version") or query.get("Version") or "").strip()
         if not action:
-            raise VendorError("MissingAction", "no x-acs-action / Action")
+            raise AlibabaError("MissingAction", "no x-acs-action / Action")
         if action != ACTION:
-            raise VendorError("InvalidApi.NotFound", "unknown action")
+            raise AlibabaError("InvalidApi.NotFound", "unknown action")
         if not version:
-            raise VendorError("MissingVersion", "no x-acs-version / Version")
+            raise AlibabaError("MissingVersion", "no x-acs-version / Version")
         if version != VERSION:
-            raise VendorError("InvalidVersion", "unknown version")
+            raise AlibabaError("InvalidVersion", "unknown version")
 
         url = query.get("Url", "").strip()
         if req.body:
             source = ImageSource(data=req.body)
         elif url:
             if len(url) > URL_MAX_CHARS:
-                raise VendorError("exceededImageUrlLength", f"{len(url)} characters")
+                raise AlibabaError("exceededImageUrlLength", f"{len(url)} characters")
             parts = urlsplit(url)
             if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-                raise VendorError("IllegalImageUrl", "not an http(s) URL")
+                raise AlibabaError("IllegalImageUrl", "not an http(s) URL")
             source = ImageSource(url=url)
         else:
-            raise VendorError("imageUrlOrBodyEmpty", "no body and no Url")
+            raise AlibabaError("imageUrlOrBodyEmpty", "no body and no Url")
         options = ReadOptions(max_pixels=LIMITS.max_pixels, min_side=LIMITS.min_side)
         return EngineCall(image=source, options=options)
 
@@ -297,10 +242,13 @@ class AlibabaDialect:
     def render_error(self, exc: Exception, request_id: str, req: IncomingRequest | None = None) -> Response:
         try:
             host = (req.header("host") if req is not None else None) or DEFAULT_HOST_ID
-            return error_response(error_code_for(exc), request_id, host)
+            return error_response(ERRORS.for_exception(exc).key, request_id, host)
         except Exception:  # never let an error page fail
             log.exception("alibaba: rendering %r failed", exc)
             return error_response("InternalError", request_id, DEFAULT_HOST_ID)
+
+    def error_code(self, exc: Exception) -> str:
+        return error_code_for(exc)
 
     # --- console (gateway/console) ---
 
@@ -316,12 +264,6 @@ class AlibabaDialect:
         scheme, _, host = base_url.partition("://")
         return SDK_SNIPPET.replace("{scheme}", scheme).replace("{host}", host)
 
-
-def error_code_for(exc: Exception) -> str:
-    """Any exception -> a key of ERRORS."""
-    if isinstance(exc, VendorError):
-        return exc.code if exc.code in ERRORS else "InternalError"
-    return next((code for kind, code in EXCEPTION_CODES if isinstance(exc, kind)), "InternalError")
 
 
 def create(settings: Settings | dict, allow_unsigned: bool) -> AlibabaDialect:

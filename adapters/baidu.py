@@ -29,12 +29,12 @@ import msgspec
 from starlette.responses import Response
 
 from adapters import baidu_auth
-from adapters.base import DialectSettings, VendorError, auth_mode_of, numeric_request_id, settings_from
+from adapters.error_table import ErrorEntry
+from adapters.baidu_errors import ERRORS, TOKEN_ERROR_KEYS, BaiduError, error_code_for  # noqa: F401  (TOKEN_ERROR_KEYS: this dialect's API too)
+from adapters.base import DialectSettings, auth_mode_of, numeric_request_id, settings_from
 from core.limits import ImageLimits
 from core.request import EngineCall, ImageSource, IncomingRequest, console_request
-from engine import errors as engine_errors
 from engine.types import WARN_BORDER_INCOMPLETE, CardReading, ReadOptions
-from core import errors as gw
 from core.body import parse_form
 from core.strict_base64 import decode_base64_strict
 
@@ -61,68 +61,6 @@ LIMITS = ImageLimits(
     formats=frozenset({"jpeg", "png", "bmp"}),
 )
 
-# VendorError codes -> (error_code, error_msg). Keys are the code, or code.variant where one
-# code has two messages. From the OCR error page (spec §5).
-ERRORS: dict[str, tuple[int, str]] = {
-    "1": (1, "Unknown error"),
-    "2": (2, "Service temporarily unavailable"),
-    "3": (3, "Unsupported openapi method"),
-    "4": (4, "Open api request limit reached"),
-    "6": (6, "No permission to access data"),
-    "14": (14, "IAM Certification failed"),
-    "17": (17, "Open api daily request limit reached"),
-    "18": (18, "Open api qps request limit reached"),
-    "19": (19, "Open api total request limit reached"),
-    "100": (100, "Invalid parameter"),
-    "110": (110, "Access token invalid or no longer valid"),
-    "111": (111, "Access token expired"),
-    "216100": (216100, "invalid param"),
-    "216101": (216101, "not enough param"),
-    "216101.image": (216101, "param image not exist"),
-    "216103": (216103, "param too long"),
-    "216200": (216200, "empty image"),
-    "216201": (216201, "image format error"),
-    "216202": (216202, "image size error"),
-    "216202.oversize": (216202, "input oversize"),
-    "216630": (216630, "recognize error"),
-    "216631": (216631, "recognize bank card error"),
-    "216634": (216634, "detect error"),
-    "282000": (282000, "internal error"),
-    "282111": (282111, "url format illegal"),
-    "282112": (282112, "url download timeout"),
-    "282113": (282113, "url response invalid"),
-    "282114": (282114, "url size error"),
-}
-
-# Token endpoint errors: VendorError code -> (HTTP status, error, error_description).
-TOKEN_ERRORS: dict[str, tuple[int, str, str]] = {
-    "invalid_client.unknown": (401, "invalid_client", "unknown client id"),
-    "invalid_client.secret": (401, "invalid_client", "Client authentication failed"),
-    "unsupported_grant_type": (400, "unsupported_grant_type", "The authorization grant type is not supported"),
-}
-
-# Neutral failures and engine errors -> keys of ERRORS; first match wins (subclasses first).
-EXCEPTION_CODES: list[tuple[type[BaseException], str]] = [
-    (gw.BodyTooLargeError, "216202.oversize"),
-    (gw.BodyTimeoutError, "216100"),  # invalid param: the form never came whole (no timeout code but the URL fetch's)
-    (gw.BadBase64Error, "216201"),
-    (gw.ImageTooLargeBytesError, "216202"),
-    (gw.UnsupportedFormatError, "216201"),
-    (gw.FetchTimeoutError, "282112"),
-    (gw.FetchTooLargeError, "216202"),
-    (gw.FetchError, "282113"),
-    (gw.EngineBusyError, "18"),  # retryable: the QPS answer clients already back off on
-    (gw.RateLimitedError, "18"),
-    (gw.RouteNotFoundError, "3"),
-    (gw.ShuttingDownError, "2"),
-    (engine_errors.ImageDecodeError, "216201"),
-    (engine_errors.ImageTooLargeError, "216202"),
-    (engine_errors.ImageTooSmallError, "216202"),
-    (engine_errors.NoCardFoundError, "216631"),
-    (engine_errors.ImageBlurredError, "216631"),  # "a cut-off or blurred card"
-    (engine_errors.NumberUnreadableError, "216630"),
-    (engine_errors.EngineError, "282000"),
-]
 
 # BIN table card kind -> bank_card_type (current page: 1 debit, 2 credit, 3 quasi-credit, 4 prepaid).
 CARD_TYPES: dict[str, int] = {"借记卡": 1, "贷记卡": 2, "准贷记卡": 3, "预付费卡": 4}
@@ -160,7 +98,7 @@ def _text(value: bytes) -> str:
     try:
         return value.decode("utf-8")
     except UnicodeDecodeError:
-        raise VendorError("216100", "a field is not UTF-8") from None
+        raise BaiduError("216100", "a field is not UTF-8") from None
 
 
 def form_fields(body: bytes) -> dict[str, bytes]:
@@ -185,7 +123,7 @@ def _flag(fields: dict[str, bytes], name: str, default: bool = False) -> bool:
         return default
     text = value.strip().lower()
     if text not in (b"true", b"false"):
-        raise VendorError("216100", f"{name} is not true/false")
+        raise BaiduError("216100", f"{name} is not true/false")
     return text == b"true"
 
 
@@ -202,9 +140,10 @@ def json_response(payload: dict[str, Any], status: int = 200) -> Response:
     return Response(body, status_code=status, media_type="application/json")
 
 
-def error_response(key: str, request_id: str) -> Response:
-    code, message = ERRORS[key]
-    return json_response({"error_code": code, "error_msg": message, "log_id": int(request_id)})
+def error_response(entry: ErrorEntry, request_id: str) -> Response:
+    if isinstance(entry.code, str):  # the token endpoint's OAuth error: its own shape and a real status
+        return json_response({"error": entry.code, "error_description": entry.message}, entry.status)
+    return json_response({"error_code": entry.code, "error_msg": entry.message, "log_id": int(request_id)})
 
 
 def grouped_number(reading: CardReading) -> str:
@@ -299,7 +238,7 @@ class BaiduDialect:
             return None
         token_text = access_token(req)
         if not token_text:
-            raise VendorError("100", "no access_token and no bce-auth-v1 signature")
+            raise BaiduError("100", "no access_token and no bce-auth-v1 signature")
         try:
             token = baidu_auth.read_token(token_text)
             app = self.apps.get(token.app_id)
@@ -307,7 +246,7 @@ class BaiduDialect:
                 raise baidu_auth.AuthFailure("mismatch", "no such app")
             baidu_auth.verify_token(token, app.api_key, app.secret_key, now)
         except baidu_auth.AuthFailure as exc:
-            raise VendorError("111" if exc.reason == "expired" else "110", exc.detail) from None
+            raise BaiduError("111" if exc.reason == "expired" else "110", exc.detail) from None
         return app.api_key
 
     def _bce(self, req: IncomingRequest, authorization: str, now: float) -> str:
@@ -319,7 +258,7 @@ class BaiduDialect:
         try:
             return baidu_auth.verify(authorization, self.bce_secrets.get, req.method, paths, req.query_string, headers, now)
         except baidu_auth.AuthFailure as exc:
-            raise VendorError("14", f"{exc.reason}: {exc.detail}") from None
+            raise BaiduError("14", f"{exc.reason}: {exc.detail}") from None
 
     def _token_params(self, req: IncomingRequest) -> dict[str, str]:
         params = query_fields(req.query_string)
@@ -331,15 +270,15 @@ class BaiduDialect:
     def _client_credentials(self, req: IncomingRequest) -> str | None:
         params = self._token_params(req)
         if params.get("grant_type") != "client_credentials":
-            raise VendorError("unsupported_grant_type", repr(params.get("grant_type"))[:40])
+            raise BaiduError("unsupported_grant_type", repr(params.get("grant_type"))[:40])
         client_id, client_secret = params.get("client_id", ""), params.get("client_secret", "")
         if self.open and client_id and client_secret:
             return None
         found = self.by_api_key.get(client_id)
         if found is None:
-            raise VendorError("invalid_client.unknown", "unknown API key")
+            raise BaiduError("invalid_client.unknown", "unknown API key")
         if not secrets.compare_digest(client_secret.encode(), found[1].secret_key.encode()):
-            raise VendorError("invalid_client.secret", "wrong Secret Key")
+            raise BaiduError("invalid_client.secret", "wrong Secret Key")
         return client_id
 
     def answer_without_image(self, req: IncomingRequest, credential: str | None, request_id: str, now: float):
@@ -368,20 +307,20 @@ class BaiduDialect:
         image, url = fields.get("image"), fields.get("url")
         if image:  # the doc: image wins over url
             if len(image) > IMAGE_FIELD_MAX:
-                raise VendorError("216202", f"image field of {len(image)} bytes")
+                raise BaiduError("216202", f"image field of {len(image)} bytes")
             source = ImageSource(data=decode_base64_strict(image))
         elif url:
             if len(url) > URL_MAX_BYTES:
-                raise VendorError("282114", f"url of {len(url)} bytes")
+                raise BaiduError("282114", f"url of {len(url)} bytes")
             text = _text(url).strip()
             parts = urlsplit(text)
             if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-                raise VendorError("282111", "url is not http(s)://host/...")
+                raise BaiduError("282111", "url is not http(s)://host/...")
             source = ImageSource(url=text)
         elif image is not None:
-            raise VendorError("216200", "image is empty")
+            raise BaiduError("216200", "image is empty")
         else:
-            raise VendorError("216101.image", "neither image nor url")
+            raise BaiduError("216101.image", "neither image nor url")
 
         want_quality = _flag(fields, "detect_quality")
         options = ReadOptions(
@@ -396,7 +335,7 @@ class BaiduDialect:
 
     def render(self, call: EngineCall, reading: CardReading, request_id: str, elapsed_ms: float) -> Response:
         if not reading.number_valid:  # Luhn or length does not fit the BIN: never hand out a wrong number
-            return error_response("216631", request_id)
+            return error_response(ERRORS["216631"], request_id)
         bank = reading.bank
         result: dict[str, Any] = {
             "bank_card_number": grouped_number(reading),
@@ -413,13 +352,13 @@ class BaiduDialect:
 
     def render_error(self, exc: Exception, request_id: str, req: IncomingRequest | None = None) -> Response:
         try:
-            if isinstance(exc, VendorError) and exc.code in TOKEN_ERRORS:
-                status, error, description = TOKEN_ERRORS[exc.code]
-                return json_response({"error": error, "error_description": description}, status)
-            return error_response(_error_key(exc), request_id)
+            return error_response(ERRORS.for_exception(exc), request_id)
         except Exception:  # never let an error page fail
             log.exception("baidu: rendering %r failed", exc)
             return json_response({"error_code": 282000, "error_msg": "internal error"})
+
+    def error_code(self, exc: Exception) -> int | str:
+        return error_code_for(exc)
 
     # --- console (gateway/console) ---
 
@@ -438,18 +377,6 @@ class BaiduDialect:
     def sdk_snippet(self, base_url: str) -> str:
         return SDK_SNIPPET.replace("{base_url}", base_url)
 
-
-def _error_key(exc: Exception) -> str:
-    if isinstance(exc, VendorError):
-        return exc.code if exc.code in ERRORS else "282000"
-    return next((key for kind, key in EXCEPTION_CODES if isinstance(exc, kind)), "282000")
-
-
-def error_code_for(exc: Exception) -> str:
-    """Any exception -> the vendor's code (error_code, or the OAuth `error`), for metrics and logs."""
-    if isinstance(exc, VendorError) and exc.code in TOKEN_ERRORS:
-        return TOKEN_ERRORS[exc.code][1]
-    return str(ERRORS[_error_key(exc)][0])
 
 
 def create(settings: Settings | dict, allow_unsigned: bool) -> BaiduDialect:

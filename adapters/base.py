@@ -20,7 +20,8 @@ and any exception on the way is turned into the vendor's own error by
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Any, Protocol, TypeVar
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Protocol, TypeVar
 
 import msgspec
 from starlette.responses import Response
@@ -53,13 +54,25 @@ def settings_from(settings: Any, kind: type[S], table: str) -> S:
     return convert({} if settings is None else settings, kind, (table,))
 
 
-class VendorError(Exception):
-    """An error the dialect has already decided, named by its own vendor code.
+class UnknownVendorCode(ValueError):
+    """A dialect raised a code its error table does not have: a bug in that dialect."""
 
-    `code` is a key of that dialect's error table; `detail` is for logs only.
+
+class VendorError(Exception):
+    """An error the dialect has already decided, named by a key of its error table.
+
+    Each dialect raises its own subclass, whose `table` is its ErrorTable
+    (adapters/error_table.py): a key not in it is refused here, where it is raised, rather
+    than answered later as the internal error. `detail` is for logs only. A VendorError of
+    no dialect (table None) is the gateway's and tests' generic one; each table answers a
+    code it does not know with its fallback.
     """
 
+    table: ClassVar[Mapping[str, Any] | None] = None
+
     def __init__(self, code: str, detail: str = ""):
+        if self.table is not None and code not in self.table:
+            raise UnknownVendorCode(f"{type(self).__name__}: {code!r} is not in its dialect's error table")
         super().__init__(code if not detail else f"{code}: {detail}")
         self.code = code
         self.detail = detail
@@ -127,6 +140,10 @@ class Dialect(Protocol):
     def render_error(self, exc: Exception, request_id: str, req: IncomingRequest | None = None) -> Response:
         """Any exception -> the vendor's own error response. Never raises, never a 500 with a trace."""
 
+    def error_code(self, exc: Exception) -> int | str:
+        """The vendor code render_error(exc) answers with, for metrics and access logs: read from
+        the dialect's error table (adapters/<vendor>_errors.py)."""
+
     # For the console and /_cardgate/health (gateway/console/): what a caller of this dialect
     # sees, told by the dialect itself so that the console has no second copy of any vendor.
 
@@ -150,8 +167,6 @@ class Dialect(Protocol):
 #   answer_without_image(req, credential, request_id, now) -> Response | None
 #       Called after authenticate(): an answer that needs no image (a token endpoint), or
 #       None to go on to parse(). Counted and logged like any other answer.
-#   error_code(exc) -> str, or a module function error_code_for(exc): the vendor code for
-#       metrics and logs.
 #   use_replay_store(store: core.replay.ReplayStore) -> None
 #       Called once by the gateway: the store every worker shares, for keys that may be used
 #       only once (single-use signatures, nonces). Until then the dialect keeps its own.

@@ -8,7 +8,7 @@ are merged. Credentials are the plain `api_key` + `api_secret` fields, checked
 against [facepp] credentials {key: secret}; keys listed in [facepp]
 disabled_keys are refused with AUTHORIZATION_ERROR. Errors
 are HTTP statuses with `{"time_used", "error_message", "request_id"}`, except
-the 413 for oversize bodies, which is plain text.
+the 413 for oversize bodies, which is plain text (the table: adapters/facepp_errors.py).
 """
 from __future__ import annotations
 
@@ -27,9 +27,9 @@ from urllib.parse import parse_qsl, urlencode
 from starlette.responses import Response
 
 from adapters.base import DialectSettings, Secret, VendorError, auth_mode_of, settings_from
+from adapters.facepp_errors import ERRORS, NOTHING_READ, PLAIN_TEXT, FaceppError, error_code_for
 from core.limits import ImageLimits
 from core.request import EngineCall, ImageSource, IncomingRequest, console_request
-from engine import errors as engine_errors
 from engine.types import CardReading, ReadOptions
 from core import errors as gw
 from core.body import BadFormError, media_type, parse_form, parse_multipart
@@ -57,54 +57,8 @@ LIMITS = ImageLimits(
 IMAGE_FIELDS = ("image_file", "image_base64", "image_url")  # the doc's precedence: file > base64 > url
 MISSING_IMAGE = "image_url, image_file, image_base64"  # as in the doc's example error
 
-# Face++'s error table: code -> HTTP status. The message is the code, followed by
-# ":<param>" (or ": <keys>" for MISSING_ARGUMENTS) where the doc has one.
-ERRORS: dict[str, int] = {
-    "IMAGE_ERROR_UNSUPPORTED_FORMAT": 400,
-    "INVALID_IMAGE_SIZE": 400,
-    "INVALID_IMAGE_URL": 400,
-    "IMAGE_FILE_TOO_LARGE": 400,
-    "MISSING_ARGUMENTS": 400,
-    "BAD_ARGUMENTS": 400,
-    # Never sent by this API: the doc gives it a precedence (file > base64 > url)
-    # and says COEXISTENCE_ARGUMENTS is not returned where such a note exists.
-    "COEXISTENCE_ARGUMENTS": 400,
-    "AUTHENTICATION_ERROR": 401,
-    "AUTHORIZATION_ERROR": 403,
-    "CONCURRENCY_LIMIT_EXCEEDED": 403,
-    "API_NOT_FOUND": 404,
-    "IMAGE_DOWNLOAD_TIMEOUT": 412,
-    "Request Entity Too Large": 413,  # plain text, not JSON
-    "INTERNAL_ERROR": 500,
-}
 _PARAM_ERRORS = {"IMAGE_ERROR_UNSUPPORTED_FORMAT", "INVALID_IMAGE_SIZE", "IMAGE_FILE_TOO_LARGE", "BAD_ARGUMENTS"}
 DENIED_BY_ADMIN = "Denied by Admin"  # one of the doc's AUTHORIZATION_ERROR reasons
-_PLAIN_TEXT = "Request Entity Too Large"
-
-# Neutral gateway failures and engine errors -> Face++ codes; first match wins (subclasses first).
-# None: not an error for Face++ ("no card" is a 200 with an empty bank_cards list).
-_EXCEPTION_CODES: list[tuple[type[BaseException], str | None]] = [
-    (gw.BodyTooLargeError, _PLAIN_TEXT),
-    (gw.BodyTimeoutError, "BAD_ARGUMENTS"),  # as a cut-off form (IMAGE_DOWNLOAD_TIMEOUT is for image_url)
-    (gw.BadJSONError, "BAD_ARGUMENTS"),
-    (gw.BadBase64Error, "BAD_ARGUMENTS"),
-    (gw.ImageTooLargeBytesError, "IMAGE_FILE_TOO_LARGE"),
-    (gw.UnsupportedFormatError, "IMAGE_ERROR_UNSUPPORTED_FORMAT"),
-    (gw.FetchTooLargeError, "IMAGE_FILE_TOO_LARGE"),
-    (gw.FetchTimeoutError, "IMAGE_DOWNLOAD_TIMEOUT"),
-    (gw.FetchError, "INVALID_IMAGE_URL"),
-    (gw.EngineBusyError, "CONCURRENCY_LIMIT_EXCEEDED"),
-    (gw.RateLimitedError, "CONCURRENCY_LIMIT_EXCEEDED"),
-    (gw.RouteNotFoundError, "API_NOT_FOUND"),
-    (gw.ShuttingDownError, "INTERNAL_ERROR"),  # "please retry", which is what a draining server wants
-    (engine_errors.ImageDecodeError, "IMAGE_ERROR_UNSUPPORTED_FORMAT"),
-    (engine_errors.ImageTooLargeError, "INVALID_IMAGE_SIZE"),
-    (engine_errors.ImageTooSmallError, "INVALID_IMAGE_SIZE"),
-    (engine_errors.NoCardFoundError, None),
-    (engine_errors.NumberUnreadableError, None),
-    (engine_errors.ImageBlurredError, None),
-    (engine_errors.EngineError, "INTERNAL_ERROR"),
-]
 
 # BIN table networks -> the v1 `organization` names.
 _ORGANIZATIONS = {"unionpay": "union", "mastercard": "master", "visa": "visa", "jcb": "jcb"}
@@ -157,7 +111,7 @@ def parse_fields(req: IncomingRequest) -> Fields:
         try:
             body_parts = parse_multipart(req.body, content_type, max_header_count=32, max_header_size=16384)
         except BadFormError:
-            raise VendorError("BAD_ARGUMENTS", "multipart") from None
+            raise FaceppError("BAD_ARGUMENTS", "multipart") from None
     elif media == "application/x-www-form-urlencoded" or (not media and b"=" in req.body[:256]):
         body_parts = parse_form(req.body)
     else:
@@ -295,17 +249,17 @@ class FaceppDialect:
         fields = request_fields(req)
         api_key, api_secret = fields.raw("api_key"), fields.raw("api_secret")
         if not api_key:
-            raise VendorError("MISSING_ARGUMENTS", "api_key")
+            raise FaceppError("MISSING_ARGUMENTS", "api_key")
         if not api_secret:
-            raise VendorError("MISSING_ARGUMENTS", "api_secret")
+            raise FaceppError("MISSING_ARGUMENTS", "api_secret")
         key = _utf8(api_key)
         secret = self.credentials.get(key)
         # Compare even for an unknown key, so timing does not tell which keys exist.
         matches = hmac.compare_digest(api_secret, (secret if secret is not None else "\x00unknown").encode())
         if secret is None or not matches:
-            raise VendorError("AUTHENTICATION_ERROR", "api_key/api_secret mismatch")
+            raise FaceppError("AUTHENTICATION_ERROR", "api_key/api_secret mismatch")
         if key in self.disabled_keys:
-            raise VendorError("AUTHORIZATION_ERROR", DENIED_BY_ADMIN)
+            raise FaceppError("AUTHORIZATION_ERROR", DENIED_BY_ADMIN)
         return key
 
     def parse(self, req: IncomingRequest) -> EngineCall:
@@ -313,7 +267,7 @@ class FaceppDialect:
         fields = request_fields(req)
         chosen = choose_image(fields)
         if chosen is None:
-            raise VendorError("MISSING_ARGUMENTS", MISSING_IMAGE)
+            raise FaceppError("MISSING_ARGUMENTS", MISSING_IMAGE)
         param, value = chosen
         if param == "image_file":
             source = ImageSource(data=value)
@@ -321,7 +275,7 @@ class FaceppDialect:
             try:
                 source = ImageSource(data=decode_base64_strict(_utf8(value)))
             except gw.BadBase64Error:
-                raise VendorError("BAD_ARGUMENTS", "image_base64") from None
+                raise FaceppError("BAD_ARGUMENTS", "image_base64") from None
         else:
             source = ImageSource(url=_utf8(value).strip())
         options = ReadOptions(max_pixels=LIMITS.max_pixels, min_side=LIMITS.min_side)
@@ -340,31 +294,36 @@ class FaceppDialect:
     def render_error(self, exc: Exception, request_id: str, req: IncomingRequest | None = None) -> Response:
         time_used = self._starts.elapsed_ms(request_id)
         try:
-            code, argument = self._code_and_argument(exc, req)
+            entry = ERRORS.for_exception(exc)
+            argument = self._argument(exc, entry.key, req)
         except Exception:  # never let an error page fail
             log.exception("facepp: rendering %r failed", exc)
-            code, argument = "INTERNAL_ERROR", None
-        if code is None:  # nothing readable in the image: Face++ answers an empty list
+            entry, argument = ERRORS.fallback, None
+        if entry.key == NOTHING_READ:  # nothing readable in the image: Face++ answers an empty list
             return _json({"bank_cards": [], "image_id": _image_id(), "time_used": time_used, "request_id": request_id}, 200)
-        if code == _PLAIN_TEXT:
-            return Response(_PLAIN_TEXT, status_code=413, media_type="text/plain")
+        if entry.key == PLAIN_TEXT:
+            return Response(entry.message, status_code=entry.status, media_type="text/plain")
+        code = entry.code
         if code == "MISSING_ARGUMENTS":
             message = f"{code}: {argument}"
         elif argument is not None and (code in _PARAM_ERRORS or code == "AUTHORIZATION_ERROR"):
             message = f"{code}:{argument}"
         else:
-            message = code
-        return _json({"time_used": time_used, "error_message": message, "request_id": request_id}, ERRORS[code])
+            message = entry.message
+        return _json({"time_used": time_used, "error_message": message, "request_id": request_id}, entry.status)
 
-    def _code_and_argument(self, exc: Exception, req: IncomingRequest | None) -> tuple[str | None, str | None]:
-        code = answered_code(exc)
+    def _argument(self, exc: Exception, code: str, req: IncomingRequest | None) -> str | None:
+        """What the doc's message names after the code: the parameter, or the refusal's reason."""
         if isinstance(exc, VendorError):
             if code == "AUTHORIZATION_ERROR":
-                return code, DENIED_BY_ADMIN
-            return code, exc.detail if code in ("MISSING_ARGUMENTS", "BAD_ARGUMENTS") else None
+                return DENIED_BY_ADMIN
+            return exc.detail if code in ("MISSING_ARGUMENTS", "BAD_ARGUMENTS") else None
         if code in _PARAM_ERRORS:
-            return code, _image_param(exc, req)
-        return code, None
+            return _image_param(exc, req)
+        return None
+
+    def error_code(self, exc: Exception) -> str:
+        return error_code_for(exc)
 
     # --- console (gateway/console) ---
 
@@ -379,27 +338,6 @@ class FaceppDialect:
 
     def sdk_snippet(self, base_url: str) -> str:
         return SDK_SNIPPET.replace("{base_url}", base_url)
-
-
-def answered_code(exc: Exception) -> str | None:
-    """Any exception -> the key of ERRORS it is answered with; None for "no card" (a 200, no error)."""
-    if isinstance(exc, VendorError):
-        return exc.code if exc.code in ERRORS else "INTERNAL_ERROR"
-    for kind, code in _EXCEPTION_CODES:
-        if isinstance(exc, kind):
-            return code
-    return "INTERNAL_ERROR"
-
-
-def error_code_for(exc: Exception) -> str:
-    """The Face++ code for `exc`, as the gateway's metrics and access logs label it.
-
-    The images Face++ answers with an empty `bank_cards` list have no code of
-    their own; they keep their neutral name (NoCardFoundError, ...), which still
-    tells "no card" from "unreadable" and "blurred".
-    """
-    code = answered_code(exc)
-    return type(exc).__name__ if code is None else code
 
 
 def _image_param(exc: Exception, req: IncomingRequest | None) -> str:

@@ -23,6 +23,7 @@ Outside the spec's tables, our own choices (documented here, tested):
     returns 6225760088888888, which fails Luhn, as a success;
   * the engine queue being full is -5208 (hex has no rate-limit code);
   * every response carries our request id in `X-Request-Id`.
+The error table, every code and the neutral failures each answers, is adapters/hex_errors.py.
 """
 from __future__ import annotations
 
@@ -35,34 +36,19 @@ from typing import Annotated, Any
 import msgspec
 from starlette.responses import JSONResponse, Response
 
-from adapters.base import DialectSettings, Secret, VendorError, auth_mode_of, settings_from
+from adapters.base import DialectSettings, Secret, auth_mode_of, settings_from
+from adapters.error_table import ErrorEntry
+from adapters.hex_errors import ERRORS, HexError, error_code_for
 from core.limits import ImageLimits
 from core.request import EngineCall, ImageSource, IncomingRequest, console_request
-from engine import errors as engine_errors
 from engine import types as engine_types
 from engine.types import CardReading, ReadOptions
-from core import errors as gateway_errors
+from core.errors import BadJSONError
 from core.body import parse_json
 from core.strict_base64 import decode_base64_strict
 
 NAME = "hex"
 PATH = "/hex/ocrapi/creditcardocr"
-
-# errorcode -> errormsg, from the spec (1.3.5), plus our auth code.
-ERRORS: dict[int, str] = {
-    0: "OK",
-    -5208: "OCR_SERVER_INTERN_ERROR",
-    -1102: "SDK_IMAGE_DECODE_FAILED",
-    -9010: "CREDITCARD_OCR_PREPROCESS_ERROR",
-    -9011: "CREDITCARD_OCR_RECOG_FAILED",
-    -9012: "CREDITCARD_OCR_IMAGE_BLUR",
-    -9013: "ERROR_NOT_A_CREDITCARD",
-    -9014: "ERROR_CREDITCARD_ILLEGAL",
-    -1: "AUTH_FAILED",  # ours: the spec has no auth
-}
-
-# VendorError codes this module raises, by name, -> errorcode.
-CODE_BY_NAME: dict[str, int] = {name: code for code, name in ERRORS.items()}
 
 # Warning codes (1.3.6), in the order the single deprecated `warncode` picks from.
 WARNINGS: dict[str, tuple[int, str]] = {
@@ -73,26 +59,6 @@ WARNINGS: dict[str, tuple[int, str]] = {
     engine_types.WARN_RESHOOT: (-9114, "WARN_CREDITCARD_RESHOOT_CARD"),
 }
 
-# Which exception is which errorcode. Checked in order: subclasses before their bases.
-EXCEPTION_CODES: list[tuple[type[BaseException], int]] = [
-    (gateway_errors.RouteNotFoundError, -5208),
-    (gateway_errors.EngineBusyError, -5208),
-    (gateway_errors.RateLimitedError, -5208),
-    (gateway_errors.ShuttingDownError, -5208),
-    (gateway_errors.BodyTooLargeError, -1102),
-    (gateway_errors.BodyTimeoutError, -9010),  # a body that stopped arriving: as one that is not JSON
-    (gateway_errors.BadJSONError, -9010),  # what a body that is not JSON gets
-    (gateway_errors.BadBase64Error, -1102),
-    (gateway_errors.ImageTooLargeBytesError, -1102),
-    (gateway_errors.UnsupportedFormatError, -1102),
-    (gateway_errors.FetchError, -1102),
-    (engine_errors.ImageDecodeError, -1102),
-    (engine_errors.ImageTooLargeError, -1102),
-    (engine_errors.ImageTooSmallError, -9010),
-    (engine_errors.NoCardFoundError, -9013),
-    (engine_errors.NumberUnreadableError, -9011),
-    (engine_errors.ImageBlurredError, -9012),
-]
 
 FLAGS = (
     "enable_border_check",
@@ -124,7 +90,7 @@ def _flag(value: Any, name: str) -> bool:
         return bool(value)
     if isinstance(value, str) and value.strip().lower() in ("true", "false", "0", "1"):
         return value.strip().lower() in ("true", "1")
-    raise VendorError("CREDITCARD_OCR_PREPROCESS_ERROR", f"{name} is not a boolean")
+    raise HexError("CREDITCARD_OCR_PREPROCESS_ERROR", f"{name} is not a boolean")
 
 
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
@@ -193,7 +159,7 @@ class HexDialect:
         if not self.tokens:
             if self.open:
                 return None
-            raise VendorError("AUTH_FAILED", "no hex token configured and unsigned requests not allowed")
+            raise HexError("AUTH_FAILED", "no hex token configured and unsigned requests not allowed")
         sent = (req.header(self.token_header) or "").strip()
         if sent[:7].lower() == "bearer ":
             sent = sent[7:].strip()
@@ -204,20 +170,20 @@ class HexDialect:
                 matched = True
                 credential = f"token#{index}"
         if not matched:
-            raise VendorError("AUTH_FAILED", "missing or wrong token")
+            raise HexError("AUTH_FAILED", "missing or wrong token")
         return credential
 
     def parse(self, req: IncomingRequest) -> EngineCall:
         try:
             body = parse_json(req.body)
-        except gateway_errors.BadJSONError as exc:
-            raise VendorError("CREDITCARD_OCR_PREPROCESS_ERROR", f"body is not JSON: {exc}") from None
+        except BadJSONError as exc:
+            raise HexError("CREDITCARD_OCR_PREPROCESS_ERROR", f"body is not JSON: {exc}") from None
         if not isinstance(body, dict):
-            raise VendorError("CREDITCARD_OCR_PREPROCESS_ERROR", "body is not a JSON object")
+            raise HexError("CREDITCARD_OCR_PREPROCESS_ERROR", "body is not a JSON object")
 
         nested = body.get("options")
         if nested is not None and not isinstance(nested, dict):
-            raise VendorError("CREDITCARD_OCR_PREPROCESS_ERROR", "options is not an object")
+            raise HexError("CREDITCARD_OCR_PREPROCESS_ERROR", "options is not an object")
         flags = dict(FLAG_DEFAULTS)
         for source in (body, nested or {}):  # nested options override top-level ones
             for flag in FLAGS:
@@ -226,13 +192,13 @@ class HexDialect:
 
         url, image = body.get("url"), body.get("image")
         if url is not None and not isinstance(url, str) or image is not None and not isinstance(image, str):
-            raise VendorError("SDK_IMAGE_DECODE_FAILED", "image/url must be strings")
+            raise HexError("SDK_IMAGE_DECODE_FAILED", "image/url must be strings")
         if url:  # "同时赋值时,则以url指定的图像作为输入"
             source = ImageSource(url=url)
         elif image:
             source = ImageSource(data=decode_base64_strict(image))
         else:
-            raise VendorError("SDK_IMAGE_DECODE_FAILED", "neither image nor url")
+            raise HexError("SDK_IMAGE_DECODE_FAILED", "neither image nor url")
 
         wants_warnings = flags["ret_warncode_flag"] or flags["enable_recognize_warn_code"]
         options = ReadOptions(
@@ -258,7 +224,7 @@ class HexDialect:
     def render(self, call: EngineCall, reading: CardReading, request_id: str, elapsed_ms: float) -> Response:
         flags = call.context["flags"]
         if self.reject_invalid_number and not reading.number_valid:
-            return self._error(-9014, request_id, call.context.get("session_id", ""), elapsed_ms)
+            return self._error(ERRORS["ERROR_CREDITCARD_ILLEGAL"], request_id, call.context.get("session_id", ""), elapsed_ms)
         out: dict[str, Any] = {
             "errorcode": 0,
             "errormsg": "OK",
@@ -321,20 +287,17 @@ class HexDialect:
         return [WARNINGS[name] for name in WARNINGS if name in found and enabled[name]]
 
     def render_error(self, exc: Exception, request_id: str, req: IncomingRequest | None = None) -> Response:
-        status = 200
-        code = error_code_for(exc)
-        if code == -1:
-            status = 401
-        elif isinstance(exc, gateway_errors.RouteNotFoundError):
-            status = 404
-        return self._error(code, request_id, _session_id(req), None, status)
+        return self._error(ERRORS.for_exception(exc), request_id, _session_id(req), None)
 
     @staticmethod
-    def _error(code: int, request_id: str, session_id: Any, elapsed_ms: float | None, status: int = 200) -> Response:
-        out: dict[str, Any] = {"errorcode": code, "errormsg": ERRORS[code], "session_id": session_id}
+    def _error(entry: ErrorEntry, request_id: str, session_id: Any, elapsed_ms: float | None) -> Response:
+        out: dict[str, Any] = {"errorcode": entry.code, "errormsg": entry.message, "session_id": session_id}
         if elapsed_ms is not None:
             out["timecost"] = round(elapsed_ms / 1000.0, 6)
-        return JSONResponse(out, status_code=status, headers={"X-Request-Id": request_id})
+        return JSONResponse(out, status_code=entry.status, headers={"X-Request-Id": request_id})
+
+    def error_code(self, exc: Exception) -> int:
+        return error_code_for(exc)
 
     # --- console (gateway/console) ---
 
@@ -361,20 +324,13 @@ class HexDialect:
         return SDK_SNIPPET.replace("{base_url}", base_url)
 
 
-def error_code_for(exc: Exception) -> int:
-    """Any exception -> its hex errorcode (a key of ERRORS); the gateway's metrics and logs use it too."""
-    if isinstance(exc, VendorError):
-        return CODE_BY_NAME.get(exc.code, -5208)
-    return next((code for kind, code in EXCEPTION_CODES if isinstance(exc, kind)), -5208)
-
-
 def _session_id(req: IncomingRequest | None) -> Any:
     """Echo the caller's session_id on errors too, when the body is readable."""
     if req is None or not req.body:
         return ""
     try:
         body = parse_json(req.body)
-    except gateway_errors.BadJSONError:
+    except BadJSONError:
         return ""
     return echoed_session_id(body.get("session_id") if isinstance(body, dict) else None)
 

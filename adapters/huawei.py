@@ -4,7 +4,7 @@ Wire contract: vendor-specs/huawei-v2-bankcard.txt and clients/README.md §3
 (huaweicloudsdkocr). Auth is the SDK's `SDK-HMAC-SHA256` AK/SK signature
 (adapters/huawei_auth.py), or an `X-Auth-Token` that must be one of the opaque
 tokens in the config (real IAM tokens cannot be validated offline). Errors are HTTP >= 400 with
-`{"error_code", "error_msg"}`; the request id travels in `X-Request-Id`, which
+`{"error_code", "error_msg"}` (the table: adapters/huawei_errors.py); the request id travels in `X-Request-Id`, which
 the SDK copies into `response.x_request_id` / `exception.request_id`.
 """
 from __future__ import annotations
@@ -23,8 +23,8 @@ from starlette.responses import Response
 from adapters.base import DialectSettings, Secret, VendorError, auth_mode_of, settings_from
 from core.limits import ImageLimits
 from core.request import EngineCall, ImageSource, IncomingRequest, console_request
+from adapters.huawei_errors import ERRORS, HuaweiError, error_code_for
 from adapters.huawei_auth import canonical_request, string_to_sign, verify_aksk  # noqa: F401  (this dialect's API too)
-from engine import errors as engine_errors
 from engine.types import CardReading, ReadOptions
 from core import errors as gw
 from core.body import parse_json
@@ -50,26 +50,6 @@ LIMITS = ImageLimits(
     formats=frozenset({"jpeg", "png", "bmp", "tiff"}),
 )
 
-# Huawei's OCR error table (OCR "Error Codes" page: AIS.*, ModelArts.*, APIG.*),
-# code -> (HTTP status, error_msg). The page gives no per-code status; these are
-# the statuses the services answer with (4xx for client faults, 429 throttling).
-ERRORS: dict[str, tuple[int, str]] = {
-    "AIS.0101": (400, "The input parameter is invalid."),
-    "AIS.0102": (400, "The image format is not supported."),
-    "AIS.0103": (400, "The image size does not meet the requirements."),
-    "AIS.0104": (400, "The image is not supported or the image quality is poor."),
-    "AIS.0105": (400, "Recognition failed."),
-    "ModelArts.4104": (413, "Invalid Request Content Length."),
-    "ModelArts.4105": (400, "The JSON format of the input data is incorrect."),
-    "ModelArts.4401": (429, "Max concurrency error."),
-    "ModelArts.4403": (503, "Backend service unavailable error."),
-    "ModelArts.4505": (500, "Backend service internal error."),
-    "ModelArts.4601": (400, "The URL is not allowed."),
-    "ModelArts.4603": (400, "Obtaining the file from the URL failed."),
-    "APIG.0101": (404, "The API does not exist or has not been published in the environment."),
-    "APIG.0301": (401, "Incorrect IAM authentication information."),
-    "APIG.0308": (429, "The throttling threshold has been reached: policy user over ratelimit,limit:XX,time:1 minute."),
-}
 
 # APIG.0301 names its reason after a colon ("...: decrypt token fail"); only these
 # fixed phrases are ever shown to the client, never anything derived from input.
@@ -187,31 +167,31 @@ class HuaweiDialect:
             return verify_aksk(req, self.credentials, now)
         token = req.header("x-auth-token")
         if token is None or not token.strip():
-            raise VendorError("APIG.0301", "x-auth-token not found")
+            raise HuaweiError("APIG.0301", "x-auth-token not found")
         if not token_matches(token, self.tokens):
-            raise VendorError("APIG.0301", "decrypt token fail")
+            raise HuaweiError("APIG.0301", "decrypt token fail")
         return "token"
 
     def parse(self, req: IncomingRequest) -> EngineCall:
         try:
             body = parse_json(req.body, loads=msgspec.json.decode) if req.body else None
         except gw.BadJSONError as exc:
-            raise VendorError("ModelArts.4105", f"body is not JSON: {exc}") from None
+            raise HuaweiError("ModelArts.4105", f"body is not JSON: {exc}") from None
         if not isinstance(body, dict):
-            raise VendorError("ModelArts.4105", "body is not a JSON object")
+            raise HuaweiError("ModelArts.4105", "body is not a JSON object")
         image, url = body.get("image"), body.get("url")
         for field, value in (("image", image), ("url", url)):
             if value is not None and not isinstance(value, str):
-                raise VendorError("AIS.0101", f"{field} is not a string")
+                raise HuaweiError("AIS.0101", f"{field} is not a string")
         image = image or None
         url = (url or "").strip() or None
         if image and url:
-            raise VendorError("AIS.0101", "both image and url given")  # the doc: one or the other
+            raise HuaweiError("AIS.0101", "both image and url given")  # the doc: one or the other
         if not image and not url:
-            raise VendorError("AIS.0101", "neither image nor url given")
+            raise HuaweiError("AIS.0101", "neither image nor url given")
         want_location = body.get("return_text_location", False)
         if not isinstance(want_location, bool):
-            raise VendorError("AIS.0101", "return_text_location is not a boolean")
+            raise HuaweiError("AIS.0101", "return_text_location is not a boolean")
         source = ImageSource(url=url) if url else ImageSource(data=decode_base64_strict(image))
         options = ReadOptions(max_pixels=LIMITS.max_pixels, min_side=LIMITS.min_side, want_issue_date=True)  # the one dialect that reports it
         return EngineCall(
@@ -251,14 +231,17 @@ class HuaweiDialect:
 
     def render_error(self, exc: Exception, request_id: str, req: IncomingRequest | None = None) -> Response:
         try:
-            code = error_code_for(exc)
-            status, message = ERRORS[code]
+            entry = ERRORS.for_exception(exc)
+            code, status, message = entry.code, entry.status, entry.message
             if code == "APIG.0301" and isinstance(exc, VendorError) and exc.detail in _AUTH_REASONS:
                 message = f"{message.rstrip('.')}: {exc.detail}"
         except Exception:  # never let an error page fail
             log.exception("huawei: rendering %r failed", exc)
-            status, code, message = 500, "ModelArts.4505", ERRORS["ModelArts.4505"][1]
+            status, code, message = 500, "ModelArts.4505", ERRORS["ModelArts.4505"].message
         return _json({"error_code": code, "error_msg": message}, status, request_id)
+
+    def error_code(self, exc: Exception) -> str:
+        return error_code_for(exc)
 
     # --- console (gateway/console) ---
 
@@ -276,39 +259,6 @@ class HuaweiDialect:
         return SDK_SNIPPET.replace("{base_url}", base_url)
 
 
-def error_code_for(exc: Exception) -> str:
-    """Any exception -> a key of ERRORS."""
-    if isinstance(exc, VendorError):
-        return exc.code if exc.code in ERRORS else "ModelArts.4505"
-    for kind, code in _EXCEPTION_CODES:
-        if isinstance(exc, kind):
-            return code
-    return "ModelArts.4505"
-
-
-# Neutral gateway failures and engine errors -> Huawei codes; first match wins (subclasses first).
-_EXCEPTION_CODES: list[tuple[type[BaseException], str]] = [
-    (gw.BodyTooLargeError, "ModelArts.4104"),
-    (gw.BodyTimeoutError, "ModelArts.4105"),  # a body that stopped arriving is as a cut-off JSON body
-    (gw.BadJSONError, "ModelArts.4105"),
-    (gw.BadBase64Error, "AIS.0102"),  # the doc: "not a Base64 encoded string" is AIS.0102
-    (gw.ImageTooLargeBytesError, "AIS.0103"),
-    (gw.UnsupportedFormatError, "AIS.0102"),
-    (gw.FetchTooLargeError, "AIS.0103"),
-    (gw.FetchForbiddenError, "ModelArts.4601"),
-    (gw.FetchError, "ModelArts.4603"),  # timeouts included
-    (gw.EngineBusyError, "ModelArts.4401"),
-    (gw.RateLimitedError, "APIG.0308"),
-    (gw.RouteNotFoundError, "APIG.0101"),
-    (gw.ShuttingDownError, "ModelArts.4403"),
-    (engine_errors.ImageDecodeError, "AIS.0102"),
-    (engine_errors.ImageTooLargeError, "AIS.0103"),
-    (engine_errors.ImageTooSmallError, "AIS.0103"),
-    (engine_errors.NoCardFoundError, "AIS.0104"),
-    (engine_errors.NumberUnreadableError, "AIS.0104"),
-    (engine_errors.ImageBlurredError, "AIS.0104"),
-    (engine_errors.EngineError, "AIS.0105"),
-]
 
 
 def create(settings: Settings | dict, allow_unsigned: bool) -> HuaweiDialect:

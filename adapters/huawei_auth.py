@@ -24,7 +24,7 @@ from urllib.parse import quote, unquote
 
 import httpx
 
-from adapters.base import VendorError
+from adapters.huawei_errors import HuaweiError
 from core.request import IncomingRequest
 
 ALGORITHM = "SDK-HMAC-SHA256"
@@ -104,14 +104,14 @@ def sign_aksk(access_key: str, secret_key: str, method: str, path: str, query: s
 def canonical_request(req: IncomingRequest, signed_headers: list[str]) -> bytes:
     """The SDK's CanonicalRequest, over the request exactly as received.
 
-    Raises VendorError when a signed header is missing or the body does not
+    Raises HuaweiError when a signed header is missing or the body does not
     match a declared X-Sdk-Content-Sha256.
     """
     headers = []
     for name in signed_headers:
         value = req.header(name)
         if value is None:
-            raise VendorError("APIG.0301", "verify aksk signature fail")
+            raise HuaweiError("APIG.0301", "verify aksk signature fail")
         headers.append((name, header_bytes(value)))
     body_hash = hashlib.sha256(req.body).hexdigest() if req.body else _EMPTY_SHA256
     declared = req.header("x-sdk-content-sha256")
@@ -119,33 +119,33 @@ def canonical_request(req: IncomingRequest, signed_headers: list[str]) -> bytes:
     # hash. This API is JSON only, so the body must always be covered: a declared
     # value is accepted only when it is the body's real hash.
     if declared is not None and declared.strip().lower() != body_hash:
-        raise VendorError("APIG.0301", "verify aksk signature fail")
+        raise HuaweiError("APIG.0301", "verify aksk signature fail")
     return canonical_text(req.method, req.raw_path.decode("latin-1"), req.query_string.decode("latin-1"), headers, body_hash)
 
 
 def verify_aksk(req: IncomingRequest, credentials: dict[str, str], now: float) -> str:
-    """Check an SDK-HMAC-SHA256 request; return its AK. Raises VendorError APIG.0301."""
+    """Check an SDK-HMAC-SHA256 request; return its AK. Raises HuaweiError APIG.0301."""
     authorization = (req.header("authorization") or "").strip()
     match = _AUTH_RE.match(authorization)
     if not match:
-        raise VendorError("APIG.0301", "unsupported signature algorithm")
+        raise HuaweiError("APIG.0301", "unsupported signature algorithm")
     access_key, signed_list, signature = match.groups()
     signed_headers = signed_list.split(";")
     if "x-sdk-date" not in signed_headers or "host" not in signed_headers:
-        raise VendorError("APIG.0301", "verify aksk signature fail")
+        raise HuaweiError("APIG.0301", "verify aksk signature fail")
     date = (req.header("x-sdk-date") or "").strip()
     try:
         signed_at = parse_sdk_date(date)
     except ValueError:
-        raise VendorError("APIG.0301", "invalid x-sdk-date") from None
+        raise HuaweiError("APIG.0301", "invalid x-sdk-date") from None
     if abs(now - signed_at) > SIGNATURE_WINDOW_S:
-        raise VendorError("APIG.0301", "request expired")
+        raise HuaweiError("APIG.0301", "request expired")
     secret = credentials.get(access_key)
     # Compute a signature even for an unknown AK, so timing does not tell which AKs exist.
     expected = _signature(secret if secret is not None else "\x00unknown-ak", date, canonical_request(req, signed_headers))
     matches = hmac.compare_digest(expected.encode(), signature.lower().encode())
     if secret is None or not matches:
-        raise VendorError("APIG.0301", "verify aksk signature fail")
+        raise HuaweiError("APIG.0301", "verify aksk signature fail")
     return access_key
 
 

@@ -29,11 +29,12 @@ from typing import Any
 import msgspec
 from starlette.responses import Response
 
-from adapters.base import DialectSettings, Secret, VendorError, auth_mode_of, numeric_request_id, settings_from
+from adapters.base import DialectSettings, Secret, auth_mode_of, numeric_request_id, settings_from
 from core.limits import ImageLimits
 from core.request import EngineCall, ImageSource, IncomingRequest, console_request
+from adapters.error_table import ErrorEntry
+from adapters.myqcloud_errors import ERRORS, MyqcloudError, error_code_for
 from adapters.myqcloud_auth import SINGLE_USE_WINDOW_S, decode_signature, verify  # noqa: F401  (decode_signature: this dialect's API too)
-from engine import errors as engine_errors
 from engine.types import CardReading, Quad, ReadOptions
 from core import errors as gw
 from core.body import BadFormError, TooManyPartsError, media_type, parse_json, parse_multipart
@@ -60,65 +61,8 @@ LIMITS = ImageLimits(
     formats=frozenset({"jpeg", "png", "bmp"}),
 )
 
-# The doc's error table, code -> message. Negative codes answer with the
-# service's symbolic names, as the real service did.
-ERRORS: dict[int, str] = {
-    0: "OK",
-    3: "错误的请求",
-    4: "签名为空",
-    5: "签名串错误",
-    6: "APPID/存储桶/URL不匹配",
-    7: "签名编码失败（内部错误）",
-    8: "签名解码失败（内部错误）",
-    9: "签名过期",
-    10: "APPID不存在",
-    11: "SecretId不存在",
-    12: "APPID不匹配",
-    13: "重放攻击",
-    14: "签名失败",
-    15: "操作太频繁，触发频控",
-    16: "存储桶不存在",
-    17: "URL为空",
-    18: "没有图片或URL",
-    19: "图片数过多",
-    20: "图片过大",
-    21: "无效的参数",
-    200: "内部打包失败",
-    201: "内部解包失败",
-    202: "内部链接失败",
-    203: "内部处理超时",
-    -1102: "SDK_IMAGE_DECODE_FAILED",
-    -1300: "ERROR_IMAGE_EMPTY",
-    -1301: "ERROR_PARAMETER_EMPTY",
-    -1304: "ERROR_PARAMETER_TOO_LONG",
-    -1308: "ERROR_DOWNLOAD_IMAGE_FAILED",
-    -5208: "OCR_SERVER_INTERN_ERROR",
-    -9010: "CREDITCARD_OCR_PREPROCESS_ERROR",
-    -9011: "CREDITCARD_OCR_RECOG_FAILED",
-}
+SUCCESS_MESSAGE = "OK"  # code 0; the error codes are adapters/myqcloud_errors.py
 
-# Neutral gateway failures and engine errors -> myqcloud codes; first match wins (subclasses first).
-EXCEPTION_CODES: list[tuple[type[BaseException], int]] = [
-    (gw.BodyTooLargeError, 20),
-    (gw.BodyTimeoutError, 3),  # 错误的请求: the request never came whole
-    (gw.BadJSONError, 3),
-    (gw.BadBase64Error, -1102),
-    (gw.ImageTooLargeBytesError, 20),
-    (gw.UnsupportedFormatError, -1102),  # GIF: "不支持 .gif 类型的动图"
-    (gw.FetchTooLargeError, 20),
-    (gw.FetchError, -1308),  # timeout, refused address, HTTP error
-    (gw.EngineBusyError, 15),
-    (gw.RateLimitedError, 15),
-    (gw.RouteNotFoundError, 3),
-    (gw.ShuttingDownError, 202),
-    (engine_errors.ImageDecodeError, -1102),
-    (engine_errors.ImageTooLargeError, 20),
-    (engine_errors.ImageTooSmallError, -9010),
-    (engine_errors.NoCardFoundError, -9010),
-    (engine_errors.NumberUnreadableError, -9011),
-    (engine_errors.ImageBlurredError, -9011),
-    (engine_errors.EngineError, -5208),
-]
 
 ITEM_NUMBER, ITEM_KIND, ITEM_NAME, ITEM_BANK, ITEM_EXPIRY = "卡号", "卡类型", "卡名字", "银行信息", "有效期"
 
@@ -141,16 +85,16 @@ def read_form(req: IncomingRequest) -> Form:
         return _read_multipart(req)
     if media in ("application/json", "text/json", ""):  # the older doc says text/json
         return _read_json(req.body)
-    raise VendorError("3", f"unsupported Content-Type {media!r}")
+    raise MyqcloudError("3", f"unsupported Content-Type {media!r}")
 
 
 def _read_json(body: bytes) -> Form:
     try:
         data = parse_json(body)
     except gw.BadJSONError as exc:
-        raise VendorError("3", f"body is not JSON: {exc}") from None
+        raise MyqcloudError("3", f"body is not JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise VendorError("3", "body is not a JSON object")
+        raise MyqcloudError("3", "body is not a JSON object")
     fields: dict[str, str] = {}
     for name in ("appid", "bucket", "url", "image"):
         value = data.get(name)
@@ -159,7 +103,7 @@ def _read_json(body: bytes) -> Form:
         if name == "appid" and isinstance(value, int) and not isinstance(value, bool):
             value = str(value)  # hand-written clients send the appid as a number too
         if not isinstance(value, str):
-            raise VendorError("21", f"{name} is not a string")
+            raise MyqcloudError("21", f"{name} is not a string")
         fields[name] = value
     return Form(fields=fields)
 
@@ -171,9 +115,9 @@ def _read_multipart(req: IncomingRequest) -> Form:
     try:
         parts = parse_multipart(req.body, req.header("content-type"), max_parts=MAX_PARTS)
     except TooManyPartsError:
-        raise VendorError("21", "too many parts") from None
+        raise MyqcloudError("21", "too many parts") from None
     except BadFormError as exc:
-        raise VendorError("3", str(exc)) from None
+        raise MyqcloudError("3", str(exc)) from None
     form = Form(fields={})
     for name, data in parts:
         if name == "image":
@@ -182,7 +126,7 @@ def _read_multipart(req: IncomingRequest) -> Form:
             try:
                 form.fields[name] = data.decode("utf-8").strip()
             except UnicodeDecodeError:
-                raise VendorError("21", f"{name} is not UTF-8") from None
+                raise MyqcloudError("21", f"{name} is not UTF-8") from None
     return form
 
 
@@ -308,70 +252,71 @@ class MyqcloudDialect:
             return None
         header = (req.header("authorization") or "").strip()
         if not header:
-            raise VendorError("4", "no authorization header")
+            raise MyqcloudError("4", "no authorization header")
         sign = verify(header, self.apps, now)
         app = self.apps[sign.get("a")]
 
         form = read_form(req)
         appid = form.fields.get("appid", "").strip()
         if not appid:
-            raise VendorError("-1301", "appid missing")
+            raise MyqcloudError("-1301", "appid missing")
         if appid != sign.get("a"):
-            raise VendorError("12", "body appid is not the signed appid")
+            raise MyqcloudError("12", "body appid is not the signed appid")
         bucket, signed_bucket = form.fields.get("bucket", "").strip(), sign.get("b")
         if bucket and signed_bucket and bucket != signed_bucket:
-            raise VendorError("6", "body bucket is not the signed bucket")
+            raise MyqcloudError("6", "body bucket is not the signed bucket")
         if app.buckets and signed_bucket and signed_bucket not in app.buckets:
-            raise VendorError("16", "bucket not configured")
+            raise MyqcloudError("16", "bucket not configured")
 
         # Kept until its window ends (verify() refuses it after that anyway).
         if sign.single_use and self.replays.seen_before(f"{NAME}:{sign.digest.hex()}",
                                                         sign.signed_at + SINGLE_USE_WINDOW_S - now, now):
-            raise VendorError("13", "single-use signature replayed")
+            raise MyqcloudError("13", "single-use signature replayed")
         return sign.get("k")
 
     def parse(self, req: IncomingRequest) -> EngineCall:
         form = read_form(req)
         appid = form.fields.get("appid", "").strip()
         if not appid:
-            raise VendorError("-1301", "appid missing")
+            raise MyqcloudError("-1301", "appid missing")
         url = form.fields.get("url")
         image_b64 = form.fields.get("image")
         if url is not None and url.strip():  # the doc: url wins when both are given
             url = url.strip()
             if len(url) > MAX_URL_CHARS:
-                raise VendorError("-1304", "url too long")
+                raise MyqcloudError("-1304", "url too long")
             source = ImageSource(url=url)
         elif form.has_image_file:
             if not form.image_file:
-                raise VendorError("-1300", "empty image part")
+                raise MyqcloudError("-1300", "empty image part")
             source = ImageSource(data=form.image_file)
         elif image_b64 is not None:
             if not image_b64.strip():
-                raise VendorError("-1300", "empty image")
+                raise MyqcloudError("-1300", "empty image")
             source = ImageSource(data=decode_base64_strict(image_b64))
         elif url is not None:
-            raise VendorError("17", "empty url")
+            raise MyqcloudError("17", "empty url")
         else:
-            raise VendorError("18", "neither image nor url")
+            raise MyqcloudError("18", "neither image nor url")
         options = ReadOptions(max_pixels=LIMITS.max_pixels, min_side=LIMITS.min_side)
         return EngineCall(image=source, options=options, context={"appid": appid})
 
     def render(self, call: EngineCall, reading: CardReading, request_id: str, elapsed_ms: float) -> Response:
         if not reading.number_valid:  # Luhn or length does not fit the BIN: never hand out a wrong number
-            return error_response(-9011, request_id)
+            return error_response(ERRORS["-9011"], request_id)
         return json_response(
-            {"code": 0, "message": ERRORS[0], "data": {"session_id": request_id, "items": items(reading)}}
+            {"code": 0, "message": SUCCESS_MESSAGE, "data": {"session_id": request_id, "items": items(reading)}}
         )
 
     def render_error(self, exc: Exception, request_id: str, req: IncomingRequest | None = None) -> Response:
         try:
-            code = error_code_for(exc)
-            # An unknown path or method is an HTTP-level 404, as the real front end answers it.
-            return error_response(code, request_id, 404 if isinstance(exc, gw.RouteNotFoundError) else 200)
+            return error_response(ERRORS.for_exception(exc), request_id)
         except Exception:  # never let an error page fail
             log.exception("myqcloud: rendering %r failed", exc)
-            return error_response(-5208, request_id)
+            return error_response(ERRORS.fallback, request_id)
+
+    def error_code(self, exc: Exception) -> int:
+        return error_code_for(exc)
 
     # --- console (gateway/console) ---
 
@@ -389,22 +334,9 @@ class MyqcloudDialect:
         return SDK_SNIPPET.replace("{base_url}", base_url)
 
 
-def error_response(code: int, request_id: str, status: int = 200) -> Response:
-    return json_response({"code": code, "message": ERRORS[code], "data": {"session_id": request_id}}, status)
+def error_response(entry: ErrorEntry, request_id: str) -> Response:
+    return json_response({"code": entry.code, "message": entry.message, "data": {"session_id": request_id}}, entry.status)
 
-
-def error_code_for(exc: Exception) -> int:
-    """Any exception -> a key of ERRORS."""
-    if isinstance(exc, VendorError):
-        try:
-            code = int(exc.code)
-        except ValueError:
-            return -5208
-        return code if code in ERRORS and code != 0 else -5208
-    for kind, code in EXCEPTION_CODES:
-        if isinstance(exc, kind):
-            return code
-    return -5208
 
 
 def create(settings: Settings | dict, allow_unsigned: bool) -> MyqcloudDialect:

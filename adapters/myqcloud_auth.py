@@ -22,7 +22,8 @@ from typing import Any, Callable, Mapping
 
 import httpx
 
-from adapters.base import VendorError, is_ascii_number
+from adapters.base import is_ascii_number
+from adapters.myqcloud_errors import MyqcloudError
 
 DIGEST_BYTES = 20  # HMAC-SHA1
 EXPIRY_GRACE_S = 10  # clients sign with their own clock, and get_sign's default validity is only 30 s
@@ -48,31 +49,31 @@ class Signature:
 
 
 def decode_signature(header: str) -> Signature:
-    """Split `authorization` into digest and plaintext; VendorError 8 or 5 when it is not a signature."""
+    """Split `authorization` into digest and plaintext; MyqcloudError 8 or 5 when it is not a signature."""
     text = "".join(header.split())
     text += "=" * (-len(text) % 4)  # some clients drop the padding
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise VendorError("8", "authorization is not base64") from None
+        raise MyqcloudError("8", "authorization is not base64") from None
     if len(raw) <= DIGEST_BYTES:
-        raise VendorError("5", "signature too short")
+        raise MyqcloudError("5", "signature too short")
     digest, plain = raw[:DIGEST_BYTES], raw[DIGEST_BYTES:]
     try:
         text_plain = plain.decode("utf-8")
     except UnicodeDecodeError:
-        raise VendorError("5", "signed text is not UTF-8") from None
+        raise MyqcloudError("5", "signed text is not UTF-8") from None
     fields: dict[str, str] = {}
     for pair in text_plain.split("&"):
         key, sep, value = pair.partition("=")
         if not sep or key in fields:
-            raise VendorError("5", "malformed signed text")
+            raise MyqcloudError("5", "malformed signed text")
         fields[key] = value
     for required in ("a", "k", "e"):
         if not fields.get(required):
-            raise VendorError("5", f"signed text lacks {required}")
+            raise MyqcloudError("5", f"signed text lacks {required}")
     if not is_ascii_number(fields["e"]) or (fields.get("t") and not is_ascii_number(fields["t"])):
-        raise VendorError("5", "e/t not numbers")
+        raise MyqcloudError("5", "e/t not numbers")
     return Signature(digest=digest, plain=plain, fields=fields)
 
 
@@ -92,21 +93,21 @@ def sign(appid: str, bucket: str, secret_id: str, secret_key: str, now: float, v
 def verify(header: str, apps: Mapping[str, Any], now: float) -> Signature:
     """The signature of `header`, checked against `apps` (appid -> .secret_id, .secret_key) and the clock.
 
-    Raises VendorError 8/5 (not a signature), 10 (appid unknown), 11 (SecretId not that
+    Raises MyqcloudError 8/5 (not a signature), 10 (appid unknown), 11 (SecretId not that
     app's), 5 (HMAC mismatch) or 9 (expired, or a single-use one outside its window)."""
     sign = decode_signature(header)
     app = apps.get(sign.get("a"))
     if app is None:
-        raise VendorError("10", "appid not configured")
+        raise MyqcloudError("10", "appid not configured")
     if not hmac.compare_digest(sign.get("k").encode(), app.secret_id.encode()):
-        raise VendorError("11", "SecretId not found for this appid")
+        raise MyqcloudError("11", "SecretId not found for this appid")
     if not hmac.compare_digest(signature_digest(app.secret_key, sign.plain), sign.digest):
-        raise VendorError("5", "signature mismatch")
+        raise MyqcloudError("5", "signature mismatch")
     if sign.single_use:
         if abs(now - sign.signed_at) > SINGLE_USE_WINDOW_S:
-            raise VendorError("9", "single-use signature outside its window")
+            raise MyqcloudError("9", "single-use signature outside its window")
     elif now > int(sign.get("e")) + EXPIRY_GRACE_S:
-        raise VendorError("9", "signature expired")
+        raise MyqcloudError("9", "signature expired")
     return sign
 
 

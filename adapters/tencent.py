@@ -13,9 +13,7 @@ Every answer is HTTP 200 with `Content-Type: application/json` exactly: a
 charset makes the SDK skip its error check and return an empty success model.
 Errors are `{"Response": {"Error": {"Code", "Message"}, "RequestId"}}`.
 
-Codes of the doc that no request can reach here: FailedOperation.UnOpenError and
-ResourcesSoldOut.ChargeStatusException (activation and billing states a
-self-hosted gateway does not have). They stay in ERRORS so the table is whole.
+The error table, every code and the neutral failures each answers, is adapters/tencent_errors.py.
 """
 from __future__ import annotations
 
@@ -29,9 +27,10 @@ from urllib.parse import parse_qsl
 
 from starlette.responses import Response
 
-from adapters.base import DialectSettings, Secret, VendorError, auth_mode_of, settings_from
+from adapters.base import DialectSettings, Secret, auth_mode_of, settings_from
 from core.limits import ImageLimits
 from core.request import EngineCall, ImageSource, IncomingRequest, console_request
+from adapters.tencent_errors import ERRORS, TencentError, error_code_for
 from adapters.tencent_auth import (  # noqa: F401  (tc3_* and legacy_* are this dialect's API too)
     legacy_signature,
     legacy_string_to_sign,
@@ -40,7 +39,6 @@ from adapters.tencent_auth import (  # noqa: F401  (tc3_* and legacy_* are this 
     verify_legacy,
     verify_tc3,
 )
-from engine import errors as engine_errors
 from engine.types import (
     WARN_BORDER_INCOMPLETE,
     WARN_INVALID_DATE,
@@ -50,7 +48,7 @@ from engine.types import (
     CardReading,
     ReadOptions,
 )
-from core import errors as gw
+from core.errors import BadJSONError
 from core.body import media_type, parse_json
 from core.strict_base64 import decode_base64_strict
 
@@ -80,57 +78,6 @@ LIMITS = ImageLimits(
 LANG_ZH = "zh-CN"
 LANG_EN = "en-US"
 
-# Tencent's codes for BankCardOCR (its own table plus the common codes it can
-# answer), code -> (zh-CN message, en-US message). X-TC-Language picks one.
-ERRORS: dict[str, tuple[str, str]] = {
-    "AuthFailure.InvalidAuthorization": ("请求头部的 Authorization 不符合腾讯云标准。", "Authorization in the request header is invalid."),
-    "AuthFailure.SecretIdNotFound": ("密钥不存在。请检查密钥是否已被删除或者禁用，以及密钥是否填写正确。", "Key does not exist. Check if the key has been deleted or disabled, and if it is correctly entered."),
-    "AuthFailure.SignatureExpire": ("签名过期。Timestamp 和服务器时间相差不得超过五分钟，请检查本地时间是否和标准时间同步。", "Signature expired. Timestamp and server time cannot differ by more than five minutes."),
-    "AuthFailure.SignatureFailure": ("签名错误。签名计算错误，请对照调用方式中的签名方法文档检查签名计算过程。", "The provided credentials could not be validated. Please check your signature is correct."),
-    "AuthFailure.TokenFailure": ("token 错误。", "Token error."),
-    "InvalidAction": ("接口不存在。", "The requested action does not exist."),
-    "NoSuchVersion": ("接口版本不存在。", "The API version does not exist."),
-    "MissingParameter": ("缺少参数错误。", "A required parameter is missing."),
-    "InvalidParameter": ("参数错误（包括参数格式、类型等错误）。", "Incorrect parameter (format, type, etc.)."),
-    "RequestLimitExceeded": ("请求的次数超过了频率限制。", "The number of requests exceeds the frequency limit."),
-    "RequestSizeLimitExceeded": ("请求包超过限制大小。", "The request size exceeds the limit."),
-    "InternalError": ("内部错误。", "Internal error."),
-    "FailedOperation.DownLoadError": ("文件下载失败。", "File download failed."),
-    "FailedOperation.IllegalBankCardError": ("银行卡信息非法。", "Invalid bank card information."),
-    "FailedOperation.ImageDecodeFailed": ("图片解码失败。", "Image decoding failed."),
-    "FailedOperation.NoBankCardError": ("非银行卡。", "No bank card found."),
-    "FailedOperation.OcrFailed": ("OCR识别失败。", "OCR failed."),
-    "FailedOperation.UnKnowError": ("未知错误。", "Unknown error."),
-    "FailedOperation.UnOpenError": ("服务未开通。", "The service is not activated."),
-    "InvalidParameter.EngineImageDecodeFailed": ("图片解码失败。", "Image decoding failed."),
-    "InvalidParameterValue.InvalidParameterValueLimit": ("参数值错误。", "Incorrect parameter value."),
-    "LimitExceeded.TooLargeFileError": ("文件内容太大。", "The file is too large."),
-    "ResourcesSoldOut.ChargeStatusException": ("计费状态异常。", "Exceptional billing status."),
-}
-
-# Neutral gateway failures and engine errors -> Tencent codes; first match wins (subclasses first).
-EXCEPTION_CODES: list[tuple[type[BaseException], str]] = [
-    (gw.BodyTooLargeError, "RequestSizeLimitExceeded"),
-    (gw.BodyTimeoutError, "InvalidParameter"),  # no timeout code is documented: as a cut-off body
-    (gw.BadJSONError, "InvalidParameter"),
-    (gw.BadBase64Error, "InvalidParameter.EngineImageDecodeFailed"),
-    (gw.ImageTooLargeBytesError, "LimitExceeded.TooLargeFileError"),
-    (gw.UnsupportedFormatError, "FailedOperation.ImageDecodeFailed"),  # GIF: "not supported"
-    (gw.FetchTooLargeError, "LimitExceeded.TooLargeFileError"),
-    (gw.FetchError, "FailedOperation.DownLoadError"),  # timeout, refused address, HTTP error
-    (gw.EngineBusyError, "RequestLimitExceeded"),
-    (gw.RateLimitedError, "RequestLimitExceeded"),
-    (gw.RouteNotFoundError, "InvalidAction"),
-    (gw.ShuttingDownError, "RequestLimitExceeded"),  # retryable: another instance will answer
-    (engine_errors.ImageDecodeError, "FailedOperation.ImageDecodeFailed"),
-    (engine_errors.ImageTooLargeError, "LimitExceeded.TooLargeFileError"),
-    (engine_errors.ImageTooSmallError, "InvalidParameterValue.InvalidParameterValueLimit"),
-    (engine_errors.NoCardFoundError, "FailedOperation.NoBankCardError"),
-    (engine_errors.NumberUnreadableError, "FailedOperation.OcrFailed"),
-    (engine_errors.ImageBlurredError, "FailedOperation.OcrFailed"),
-    (engine_errors.EngineError, "FailedOperation.UnKnowError"),
-]
-
 # Engine warning names -> WarningCode values of the doc.
 WARNING_CODES: dict[str, int] = {
     WARN_INVALID_DATE: -9110,
@@ -149,7 +96,7 @@ def _form(raw: bytes) -> dict[str, str]:
     try:
         pairs = parse_qsl(raw.decode("ascii"), keep_blank_values=True, errors="strict", max_num_fields=200)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise VendorError("InvalidParameter", f"undecodable form: {exc}") from None
+        raise TencentError("InvalidParameter", f"undecodable form: {exc}") from None
     return dict(pairs)
 
 
@@ -169,15 +116,15 @@ def request_params(req: IncomingRequest) -> dict[str, Any]:
         return form
     media = media_type(req.header("content-type"))[0]
     if media not in ("application/json", ""):
-        raise VendorError("InvalidParameter", f"unsupported Content-Type {media!r}")
+        raise TencentError("InvalidParameter", f"unsupported Content-Type {media!r}")
     if not req.body.strip():
         return {}
     try:
         params = parse_json(req.body)
-    except gw.BadJSONError as exc:
-        raise VendorError("InvalidParameter", f"body is not JSON: {exc}") from None
+    except BadJSONError as exc:
+        raise TencentError("InvalidParameter", f"body is not JSON: {exc}") from None
     if not isinstance(params, dict):
-        raise VendorError("InvalidParameter", "body is not a JSON object")
+        raise TencentError("InvalidParameter", "body is not a JSON object")
     return params
 
 
@@ -189,7 +136,7 @@ def language(req: IncomingRequest | None) -> str:
     if value is None:
         try:
             value = (form_params(req) or {}).get("Language")
-        except VendorError:
+        except TencentError:
             value = None
     return LANG_EN if isinstance(value, str) and value.strip().lower() == "en-us" else LANG_ZH
 
@@ -204,8 +151,8 @@ def json_response(payload: dict[str, Any]) -> Response:
 
 
 def error_response(code: str, request_id: str, lang: str) -> Response:
-    zh, en = ERRORS[code]
-    message = en if lang == LANG_EN else zh
+    entry = ERRORS[code]
+    message = entry.message_en if lang == LANG_EN else entry.message
     return json_response({"Error": {"Code": code, "Message": message}, "RequestId": request_id})
 
 
@@ -257,7 +204,7 @@ def _flag(params: dict[str, Any], name: str) -> bool:
         return bool(value)
     if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", ""):
         return value.strip().lower() in ("true", "1")
-    raise VendorError("InvalidParameter", f"{name} is not a Boolean")
+    raise TencentError("InvalidParameter", f"{name} is not a Boolean")
 
 
 def _string(params: dict[str, Any], name: str) -> str:
@@ -265,7 +212,7 @@ def _string(params: dict[str, Any], name: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise VendorError("InvalidParameter", f"{name} is not a String")
+        raise TencentError("InvalidParameter", f"{name} is not a String")
     return value
 
 
@@ -325,20 +272,20 @@ class TencentDialect:
         form = form_params(req)
         if form is not None and ("Signature" in form or "SecretId" in form):
             return verify_legacy(req, form, self.credentials, now)
-        raise VendorError("AuthFailure.InvalidAuthorization", "no signature")
+        raise TencentError("AuthFailure.InvalidAuthorization", "no signature")
 
     def parse(self, req: IncomingRequest) -> EngineCall:
         params = request_params(req)
         action = req.header("x-tc-action") or _string(params, "Action")
         if not action:
-            raise VendorError("MissingParameter", "Action")
+            raise TencentError("MissingParameter", "Action")
         if action.strip() != ACTION:
-            raise VendorError("InvalidAction", "unknown action")
+            raise TencentError("InvalidAction", "unknown action")
         version = req.header("x-tc-version") or _string(params, "Version")
         if not version:
-            raise VendorError("MissingParameter", "Version")
+            raise TencentError("MissingParameter", "Version")
         if version.strip() != VERSION:
-            raise VendorError("NoSuchVersion", "unknown version")
+            raise TencentError("NoSuchVersion", "unknown version")
 
         url = _string(params, "ImageUrl").strip()
         image_b64 = _string(params, "ImageBase64")
@@ -346,10 +293,10 @@ class TencentDialect:
             source = ImageSource(url=url)
         elif image_b64:
             if len(image_b64) > BASE64_MAX:
-                raise VendorError("LimitExceeded.TooLargeFileError", f"ImageBase64 of {len(image_b64)} chars")
+                raise TencentError("LimitExceeded.TooLargeFileError", f"ImageBase64 of {len(image_b64)} chars")
             source = ImageSource(data=decode_base64_strict(image_b64))
         else:
-            raise VendorError("InvalidParameter", "ImageBase64 or ImageUrl is required")
+            raise TencentError("InvalidParameter", "ImageBase64 or ImageUrl is required")
 
         border_check = _flag(params, "EnableBorderCheck")
         options = ReadOptions(
@@ -395,6 +342,9 @@ class TencentDialect:
             log.exception("tencent: rendering %r failed", exc)
             return error_response("InternalError", request_id, LANG_ZH)
 
+    def error_code(self, exc: Exception) -> str:
+        return error_code_for(exc)
+
     # --- console (gateway/console) ---
 
     def auth_mode(self) -> str:
@@ -418,16 +368,6 @@ class TencentDialect:
     def sdk_snippet(self, base_url: str) -> str:
         scheme, _, host = base_url.partition("://")
         return SDK_SNIPPET.replace("{scheme}", scheme).replace("{host}", host)
-
-
-def error_code_for(exc: Exception) -> str:
-    """Any exception -> a key of ERRORS."""
-    if isinstance(exc, VendorError):
-        return exc.code if exc.code in ERRORS else "InternalError"
-    for kind, code in EXCEPTION_CODES:
-        if isinstance(exc, kind):
-            return code
-    return "InternalError"
 
 
 def create(settings: Settings | dict, allow_unsigned: bool) -> TencentDialect:

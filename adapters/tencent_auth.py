@@ -27,7 +27,8 @@ from typing import Callable
 
 import httpx
 
-from adapters.base import VendorError, is_ascii_number
+from adapters.base import is_ascii_number
+from adapters.tencent_errors import TencentError
 from core.request import IncomingRequest
 
 ALGORITHM = "TC3-HMAC-SHA256"
@@ -46,12 +47,12 @@ _TC3_RE = re.compile(
 def _secret_key(credentials: dict[str, str], secret_id: str, timestamp: int, token: bool, now: float) -> str:
     """The SecretKey to check a signature with, once its timestamp is in the window (both styles)."""
     if abs(now - timestamp) > SIGNATURE_WINDOW_S:
-        raise VendorError("AuthFailure.SignatureExpire", f"timestamp {timestamp} vs now {int(now)}")
+        raise TencentError("AuthFailure.SignatureExpire", f"timestamp {timestamp} vs now {int(now)}")
     secret_key = credentials.get(secret_id)
     if secret_key is None:
-        raise VendorError("AuthFailure.SecretIdNotFound", secret_id)
+        raise TencentError("AuthFailure.SecretIdNotFound", secret_id)
     if token:
-        raise VendorError("AuthFailure.TokenFailure", "temporary credentials are not issued here")
+        raise TencentError("AuthFailure.TokenFailure", "temporary credentials are not issued here")
     return secret_key
 
 
@@ -134,10 +135,10 @@ def tc3_canonical_requests(req: IncomingRequest, signed_headers: list[str]) -> l
 
 
 def verify_tc3(req: IncomingRequest, credentials: dict[str, str], now: float) -> str:
-    """Check a TC3-HMAC-SHA256 request; return its SecretId or raise VendorError(AuthFailure.*)."""
+    """Check a TC3-HMAC-SHA256 request; return its SecretId or raise TencentError(AuthFailure.*)."""
     match = _TC3_RE.match((req.header("authorization") or "").strip())
     if not match:
-        raise VendorError("AuthFailure.InvalidAuthorization", "malformed TC3 Authorization header")
+        raise TencentError("AuthFailure.InvalidAuthorization", "malformed TC3 Authorization header")
     signed_headers = match["signed"].lower().split(";")
     service = match["service"]
     # The Node SDK's service is its endpoint text up to the first dot, so the Host it sends
@@ -149,16 +150,16 @@ def verify_tc3(req: IncomingRequest, credentials: dict[str, str], now: float) ->
     host_label = (req.header("host") or "").strip().split(".")[0]
     service_ok = service == SERVICE or service.lower() == host_label.lower()
     if not service_ok or "content-type" not in signed_headers or "host" not in signed_headers:
-        raise VendorError("AuthFailure.InvalidAuthorization", "scope or SignedHeaders not acceptable")
+        raise TencentError("AuthFailure.InvalidAuthorization", "scope or SignedHeaders not acceptable")
     timestamp_text = (req.header("x-tc-timestamp") or "").strip()
     if not is_ascii_number(timestamp_text):
-        raise VendorError("AuthFailure.InvalidAuthorization", "X-TC-Timestamp missing or not a number")
+        raise TencentError("AuthFailure.InvalidAuthorization", "X-TC-Timestamp missing or not a number")
     timestamp = int(timestamp_text)
     secret_id = match["secret_id"]
     secret_key = _secret_key(credentials, secret_id, timestamp, bool(req.header("x-tc-token")), now)
     date = match["date"]
     if date != tc3_date(timestamp):
-        raise VendorError("AuthFailure.SignatureFailure", "credential date is not the UTC date of X-TC-Timestamp")
+        raise TencentError("AuthFailure.SignatureFailure", "credential date is not the UTC date of X-TC-Timestamp")
     given = match["signature"].lower()
     ok = False
     for canonical in tc3_canonical_requests(req, signed_headers):
@@ -166,7 +167,7 @@ def verify_tc3(req: IncomingRequest, credentials: dict[str, str], now: float) ->
         # every variant is compared, so timing does not tell which one matched
         ok |= hmac.compare_digest(tc3_signature(secret_key, date, service, string_to_sign), given)
     if not ok:
-        raise VendorError("AuthFailure.SignatureFailure", "TC3 signature mismatch")
+        raise TencentError("AuthFailure.SignatureFailure", "TC3 signature mismatch")
     return secret_id
 
 
@@ -211,18 +212,18 @@ def legacy_signature(secret_key: str, string_to_sign: str, method: str) -> str:
 
 
 def verify_legacy(req: IncomingRequest, params: dict[str, str], credentials: dict[str, str], now: float) -> str:
-    """Check a legacy form/query signature; return its SecretId or raise VendorError."""
+    """Check a legacy form/query signature; return its SecretId or raise TencentError."""
     for name in ("SecretId", "Signature", "Timestamp", "Nonce"):
         if not params.get(name):
-            raise VendorError("MissingParameter", name)
+            raise TencentError("MissingParameter", name)
     timestamp_text = params["Timestamp"].strip()
     if not is_ascii_number(timestamp_text):
-        raise VendorError("InvalidParameter", "Timestamp is not a number")
+        raise TencentError("InvalidParameter", "Timestamp is not a number")
     secret_id = params["SecretId"]
     secret_key = _secret_key(credentials, secret_id, int(timestamp_text), bool(params.get("Token")), now)
     method = params.get("SignatureMethod") or "HmacSHA1"
     if method not in _LEGACY_DIGESTS:
-        raise VendorError("AuthFailure.SignatureFailure", "unknown SignatureMethod")
+        raise TencentError("AuthFailure.SignatureFailure", "unknown SignatureMethod")
     host = req.header("host") or ""
     # The SDK signs its own request path, "/". Under the /tencent/ prefix the
     # client may have signed either the path it called or "/".
@@ -233,5 +234,5 @@ def verify_legacy(req: IncomingRequest, params: dict[str, str], credentials: dic
         expected = legacy_signature(secret_key, legacy_string_to_sign(req.method, host, path, params), method)
         ok |= hmac.compare_digest(expected.encode("ascii"), given.encode("utf-8", "replace"))
     if not ok:
-        raise VendorError("AuthFailure.SignatureFailure", "legacy signature mismatch")
+        raise TencentError("AuthFailure.SignatureFailure", "legacy signature mismatch")
     return secret_id

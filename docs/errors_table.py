@@ -38,6 +38,7 @@ FAILURES: list[tuple[str, BaseException | None]] = [
     ("Engine queue full (busy)", gw.EngineBusyError()),
     ("Credential over its rate limit", gw.RateLimitedError()),
     ("Gateway draining (SIGTERM)", gw.ShuttingDownError()),
+    ("Replay store unreachable (`[replay]`: Redis down, SQLite file locked)", gw.ReplayStoreUnavailableError("unreachable")),
     ("Not an image, or corrupt", engine_errors.ImageDecodeError()),
     ("Image too large (pixels)", engine_errors.ImageTooLargeError()),
     ("Image too small (shorter side)", engine_errors.ImageTooSmallError()),
@@ -100,23 +101,8 @@ def wire_code(name: str, status: int, body: bytes) -> str:
     raise KeyError(f"no wire shape known for dialect {name!r}")
 
 
-def exception_table(module) -> list[tuple[type[BaseException], object]]:
-    """The module's exception -> code table (adapters name it EXCEPTION_CODES or _EXCEPTION_CODES)."""
-    table = getattr(module, "EXCEPTION_CODES", None) or getattr(module, "_EXCEPTION_CODES", None)
-    if table is None:
-        raise KeyError(f"{module.__name__} has no EXCEPTION_CODES table")
-    return table
-
-
-def mapped(module, failure: BaseException) -> bool:
-    """False when no entry of the dialect's table covers `failure`: it gets the dialect's
-    catch-all (Alibaba has no base64 input, so no entry for bad base64)."""
-    return any(isinstance(failure, kind) for kind, _ in exception_table(module))
-
-
-def answer(name: str, failure: BaseException | None) -> tuple[int, str, bool]:
-    """(HTTP status, code, whether the dialect's table names this failure) that dialect `name`,
-    with its defaults, answers for `failure`."""
+def answer(name: str, failure: BaseException | None) -> tuple[int, str]:
+    """(HTTP status, code) that dialect `name`, with its defaults, answers for `failure`."""
     module = dialect_module(DIALECTS[name])
     dialect = module.create({}, allow_unsigned=True)
     if failure is None:
@@ -124,18 +110,15 @@ def answer(name: str, failure: BaseException | None) -> tuple[int, str, bool]:
         response = dialect.render(call, INVALID_READING, dialect.new_request_id(), 1.0)
     else:
         response = dialect.render_error(failure, dialect.new_request_id())
-    named = failure is None or mapped(module, failure)
-    return response.status_code, wire_code(name, response.status_code, response.body), named
+    return response.status_code, wire_code(name, response.status_code, response.body)
 
 
-def cell(status: int, code: str, named: bool) -> str:
+def cell(status: int, code: str) -> str:
     if code == "success":
-        text = f"{status} success, the number as read"
-    elif code.startswith("empty"):
-        text = f"{status} {code}"
-    else:
-        text = f"{status} `{code}`"
-    return text if named else f"{text} (catch-all: not in the dialect's table)"
+        return f"{status} success, the number as read"
+    if code.startswith("empty"):
+        return f"{status} {code}"
+    return f"{status} `{code}`"
 
 
 def page() -> str:
@@ -147,9 +130,9 @@ def page() -> str:
         "page and the adapters disagree. Regenerate with",
         "`.venv/bin/python docs/errors_table.py > docs/errors.md`.",
         "",
-        "Signature, token and parameter errors are each vendor's own and are not listed here. A cell",
-        "marked catch-all is a failure the dialect's table does not name (its API has no such input,",
-        "or it is left to the dialect's internal error).",
+        "Signature, token and parameter errors are each vendor's own and are not listed here. Every",
+        "failure below is a row of each dialect's error table (`adapters/<vendor>_errors.py`), even",
+        "where its API has no such input: none is left to a catch-all.",
         "The hex dialect answers a number that fails Luhn as read unless `[hex] reject_invalid_number",
         "= true`, which makes it `-9014`.",
     ]

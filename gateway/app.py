@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sys
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -359,24 +358,14 @@ class LocalAnswer:
 
 
 def vendor_code(dialect: Dialect, error: BaseException | None) -> str:
-    """The vendor's own error code for `error` ("ok" for none), for metrics and logs.
-
-    Asked of the dialect: its `error_code(exc)` method if it has one, else an
-    `error_code_for(exc)` function in its module (the convention the adapters
-    follow for their error tables); failing both, the neutral error name.
-    """
+    """The vendor's own error code for `error` ("ok" for none), for metrics and logs: the
+    dialect's error_code(exc); the neutral error name should that fail."""
     if error is None:
         return "ok"
-    lookup = getattr(dialect, "error_code", None)
-    if lookup is None:
-        module = sys.modules.get(type(dialect).__module__)
-        lookup = getattr(module, "error_code_for", None)
-    if lookup is not None:
-        try:
-            return str(lookup(error))
-        except Exception:  # metrics must never break a request
-            pass
-    return error_label(error) or "error"
+    try:
+        return str(dialect.error_code(error))
+    except Exception:  # metrics must never break a request
+        return error_label(error) or "error"
 
 
 def detached(exc: BaseException) -> BaseException:

@@ -292,7 +292,7 @@ def test_error_table(exc, status, code):
     response = huawei.create({}, True).render_error(exc, "rid42", None)
     body = json.loads(response.body)
     assert (response.status_code, body["error_code"]) == (status, code)
-    assert body["error_msg"] == huawei.ERRORS[code][1] and response.headers["x-request-id"] == "rid42"
+    assert body["error_msg"] == huawei.ERRORS[code].message and response.headers["x-request-id"] == "rid42"
     assert set(body) == {"error_code", "error_msg"}
 
 
@@ -446,7 +446,7 @@ def test_sdk_bad_input_errors(gateway, engine):
     for fields, status, code in cases:
         error = _sdk_error(lambda: recognize(client, **fields))
         assert (error.status_code, error.error_code) == (status, code), fields
-        assert error.error_msg == huawei.ERRORS[code][1]
+        assert error.error_msg == huawei.ERRORS[code].message
     assert engine.calls == []  # none of them got as far as a reading
 
 

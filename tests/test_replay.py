@@ -360,7 +360,7 @@ def test_redis_down_refuses_signed_requests_through_the_app(redis_server, monkey
         redis_server.stop()
         for sign in (accepted, single_use_sign(84)):  # a replay and a new one alike: refused, retryable
             answer = post(client, sign)
-            assert (answer["code"], answer["message"]) == (202, myqcloud.ERRORS[202])
+            assert (answer["code"], answer["message"]) == (202, myqcloud.ERRORS["202"].message)
         redis_server.start()  # back (empty: this one saves nothing), and the gateway with it
         assert post(client, single_use_sign(85))["code"] == 0
 
