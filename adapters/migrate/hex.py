@@ -10,8 +10,8 @@ import json
 
 from core.request import IncomingRequest
 from core.shadow_table import ShadowTable
-from adapters.migrate.legacy_items import items_outcome
-from core.wire import Outcome, Reply, WireRequest, endpoint, host_of, json_object, unreadable
+from adapters.migrate.legacy_items import failed_outcome, items_outcome
+from core.wire import Outcome, Reply, WireRequest, endpoint, host_of, json_object
 
 REQUIRED: tuple[str, ...] = ()
 PATH = "/hex/ocrapi/creditcardocr"
@@ -52,12 +52,9 @@ def resign(req: IncomingRequest, base_url: str, settings: dict, now: float) -> W
 
 def outcome(reply: Reply) -> Outcome:
     payload = json_object(reply)
-    try:
-        code = int(payload["errorcode"])
-    except (KeyError, TypeError, ValueError):
-        return unreadable(reply)
-    if code != 0:
-        return Outcome(error_code=str(code))
+    failed = failed_outcome(reply, payload, "errorcode")
+    if failed is not None:
+        return failed
     result = items_outcome(payload.get("items"))
     if "recognize_warn_code" in payload:
         result.warnings = sorted(str(code) for code in payload["recognize_warn_code"] or [])

@@ -13,8 +13,8 @@ from core.request import IncomingRequest
 from adapters.myqcloud import read_form
 from adapters.myqcloud_auth import sign
 from core.shadow_table import ShadowTable
-from adapters.migrate.legacy_items import items_outcome
-from core.wire import Outcome, Reply, WireRequest, endpoint, host_of, json_object, unreadable
+from adapters.migrate.legacy_items import failed_outcome, items_outcome
+from core.wire import Outcome, Reply, WireRequest, endpoint, host_of, json_object
 
 REQUIRED = ("appid", "secret_id", "secret_key")
 SIGN_VALIDITY_S = 60
@@ -63,10 +63,4 @@ def resign(req: IncomingRequest, base_url: str, settings: dict, now: float) -> W
 
 def outcome(reply: Reply) -> Outcome:
     payload = json_object(reply)
-    try:
-        code = int(payload["code"])
-    except (KeyError, TypeError, ValueError):
-        return unreadable(reply)
-    if code != 0:
-        return Outcome(error_code=str(code))
-    return items_outcome((payload.get("data") or {}).get("items"))
+    return failed_outcome(reply, payload, "code") or items_outcome((payload.get("data") or {}).get("items"))
