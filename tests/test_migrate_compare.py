@@ -233,3 +233,19 @@ def test_compare_defaults_to_the_labelled_images(tmp_path, live_gateway, images)
     summary = json.loads((out / "report.json").read_text())["summary"]
     assert summary["records"] == 3  # the number_segment row is not a card
     assert summary["sides"]["a"]["score"]["number_accuracy"] == 1.0
+
+
+@pytest.mark.parametrize("option, value, says", [
+    ("--timeout", "0", "'0' is not a number of seconds (more than 0)"),
+    ("--timeout", "-1", "'-1' is not a number of seconds (more than 0)"),
+    ("--timeout", "nan", "'nan' is not a number of seconds (more than 0)"),
+    ("--concurrency", "0", "'0' is not a number of images in flight (1 or more)"),
+])
+def test_compare_refuses_a_timeout_or_concurrency_that_cannot_work(tmp_path, capsys, option, value, says):
+    """A zero or negative timeout timed every request out (exit 1, as if both sides were down)."""
+    with pytest.raises(SystemExit) as exited:
+        main(["compare", "--dialect", "hex", "--a", "http://127.0.0.1:1", "--b", "http://127.0.0.1:1",
+              option, value, "--out", str(tmp_path / "out"), str(tmp_path)])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"cardgate compare: error: argument {option}: {says}"
+    assert not (tmp_path / "out").exists()
