@@ -220,8 +220,8 @@ def test_the_readme_commands_in_a_fresh_clone(tmp_path, order):
     free port with ARGS rather than the default 8080, which may be taken. Each order is one real
     install from pip's configured index and the local CPU torch wheel the Makefile prefers
     (/opt/wheels): minutes where the machine has them, a multi-GB download where it has not.
-    Measured on a 2-core AMD EPYC with a training run beside it: 137 s and 132 s (about 70 s of
-    each is the install). Deselect with `-m "not slow"`.
+    Measured on a 2-core AMD EPYC: 86 s and 88 s idle, 137 s and 132 s with a training run beside
+    it (about 70 s of each is then the install). Deselect with `-m "not slow"`.
     """
     if not shutil.which("git"):
         pytest.skip("needs git")
