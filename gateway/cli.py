@@ -24,6 +24,7 @@ import socket
 import sys
 import time
 
+from gateway.arguments import job_count, port_number, worker_count
 from gateway.config import Config, ConfigError, dialects_without_credentials, enabled_dialects, load_config
 from gateway.logs import configure_logging
 from gateway.migrate.commands import add_compare_command, add_report_command
@@ -299,28 +300,6 @@ async def serve_until(app, hconfig, stop: asyncio.Event, drain_timeout: float) -
         drainer.cancel()
 
 
-def port_number(text: str) -> int:
-    """argparse type: a TCP port to listen on."""
-    try:
-        port = int(text)
-    except ValueError:
-        port = 0
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
-    return port
-
-
-def worker_count(text: str) -> int:
-    """argparse type: a number of worker processes, at least 1."""
-    try:
-        workers = int(text)
-    except ValueError:
-        workers = 0
-    if workers < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers (1 or more)")
-    return workers
-
-
 def add_serve_command(subparsers) -> None:
     parser = subparsers.add_parser("serve", help="serve the vendor APIs over HTTP")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -372,17 +351,6 @@ def scan_command(args) -> int:
         if engine is None:
             return 1
     return scan(engine, args.paths, fmt=args.format, show_full=args.show_full_numbers, jobs=args.jobs)
-
-
-def job_count(text: str) -> int:
-    """argparse type: a number of images read at once, at least 1."""
-    try:
-        jobs = int(text)
-    except ValueError:
-        jobs = 0
-    if jobs < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of jobs (1 or more)")
-    return jobs
 
 
 def add_scan_command(subparsers) -> None:

@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from adapters.migrate import CLIENTS
+from gateway.arguments import images_in_flight, seconds
 
 
 def add_compare_command(subparsers) -> None:
@@ -18,33 +19,11 @@ def add_compare_command(subparsers) -> None:
     parser.add_argument("--credentials", metavar="FILE", help="TOML: [a] and [b] tables of the dialect's credential keys")
     parser.add_argument("--labels", metavar="LABELS.tsv", help="score each side against the truth (file, kind, card_number, expiry)")
     parser.add_argument("--out", metavar="DIR", default="cardgate-compare", help="where report.json and report.html go")
-    parser.add_argument("--concurrency", type=_in_flight, default=4, help="images in flight at once")
-    parser.add_argument("--timeout", type=_seconds, default=30.0, help="seconds per request")
+    parser.add_argument("--concurrency", type=images_in_flight, default=4, help="images in flight at once")
+    parser.add_argument("--timeout", type=seconds, default=30.0, help="seconds per request")
     parser.add_argument("--thumbnails", action="store_true", help="embed image thumbnails in the HTML (they show the cards)")
     parser.add_argument("paths", nargs="*", metavar="IMAGES_OR_DIRS", help="default: the images of --labels")
     parser.set_defaults(func=compare_command)
-
-
-def _in_flight(text: str) -> int:
-    """argparse type: images in flight at once, at least 1."""
-    try:
-        count = int(text)
-    except ValueError:
-        count = 0
-    if count < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of images in flight (1 or more)")
-    return count
-
-
-def _seconds(text: str) -> float:
-    """argparse type: a timeout in seconds, more than 0 (0 would time every request out)."""
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = 0.0
-    if not 0 < seconds < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (more than 0)")
-    return seconds
 
 
 def compare_command(args) -> int:
