@@ -60,10 +60,15 @@ class Outcome:
     stages: dict = field(default_factory=dict)
 
 
+def is_card_row(row: dict) -> bool:
+    """A row naming a whole card photo: kind full_card, or no kind given (as `cardgate compare` counts)."""
+    return bool(row.get("file")) and (row.get("kind") or "").strip() in ("full_card", "")
+
+
 def run_labels(engine, labels_path: str, options: ReadOptions = ReadOptions()) -> list[Outcome]:
     root = os.path.dirname(os.path.abspath(labels_path))
     with open(labels_path, newline="", encoding="utf-8") as f:
-        rows = [r for r in csv.DictReader(f, delimiter="\t") if r.get("kind", "full_card") == "full_card"]
+        rows = [r for r in csv.DictReader(f, delimiter="\t") if is_card_row(r)]
     out = []
     for i, row in enumerate(rows, 1):
         progress(i, len(rows), row["file"])
@@ -253,11 +258,20 @@ def csv_row(rec: dict) -> dict:
     return row
 
 
-def scan_summary(read: int, invalid: int, refused: Counter, unreadable: int) -> str:
-    reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(refused.items()))
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def scan_summary(read: int, invalid: int, refused: Counter, unreadable: int, not_found: int = 0) -> str:
+    """One line: what came of the images, and the paths given that held none."""
     total = read + invalid + sum(refused.values()) + unreadable
-    return (f"{total} images: {read} read, {invalid} invalid number, {sum(refused.values())} refused"
-            f"{f' ({reasons})' if reasons else ''}, {unreadable} unreadable")
+    line = f"{plural(total, 'image')}: {read} read, {invalid} invalid number, {sum(refused.values())} refused"
+    if refused:
+        line += " (" + ", ".join(f"{reason} {n}" for reason, n in sorted(refused.items())) + ")"
+    line += f", {unreadable} unreadable"
+    if not_found:
+        line += f"; {plural(not_found, 'path')} missing or without images"
+    return line
 
 
 def scan(engine, paths: list[str], fmt: str = "jsonl", out=None, show_full: bool = False,
@@ -297,5 +311,5 @@ def scan(engine, paths: list[str], fmt: str = "jsonl", out=None, show_full: bool
                 writer.writerow(csv_row(rec))
             else:
                 out.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    print(f"cardgate scan: {scan_summary(read, invalid, refused, unreadable)}", file=err)
+    print(f"cardgate scan: {scan_summary(read, invalid, refused, unreadable, len(problems))}", file=err)
     return 1 if problems or unreadable else 0

@@ -410,6 +410,10 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, *args, formatter_class=DefaultsHelpFormatter, **kwargs):
         super().__init__(*args, formatter_class=formatter_class, **kwargs)
 
+    def error(self, message: str):
+        """A mistake on the command line is one line on stderr (argparse's usage block is for --help)."""
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
 
 def package_version() -> str:
     try:

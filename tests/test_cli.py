@@ -56,11 +56,26 @@ def test_serve_on_an_address_of_another_machine_says_so_in_one_line(workers):
 def test_serve_refuses_a_port_number_out_of_range(port):
     result = serve("--port", port)
     assert result.returncode == 2
-    assert result.stderr.splitlines()[-1] == (
-        f"cardgate serve: error: argument --port: {port!r} is not a port number (1-65535)"
-    )
+    assert result.stderr.splitlines() == [  # one line: argparse's usage block is for --help
+        f"cardgate serve: argument --port: {port!r} is not a port number (1-65535) (see cardgate serve --help)"
+    ]
     assert "Traceback" not in result.stderr
     assert "serving" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["nope"], "cardgate: argument COMMAND: invalid choice: 'nope'"),
+    (["scan", "--format", "xml", "x.jpg"], "cardgate scan: argument --format: invalid choice: 'xml'"),
+    (["eval"], "cardgate eval: the following arguments are required: LABELS.tsv"),
+])
+def test_a_command_line_mistake_is_one_line(capsys, argv, says):
+    with pytest.raises(SystemExit) as exit:
+        main(argv)
+    assert exit.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    [line] = captured.err.splitlines()
+    assert line.startswith(says) and line.endswith("--help)")
 
 
 def test_version_is_the_installed_package_version(capsys):

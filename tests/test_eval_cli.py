@@ -75,3 +75,20 @@ def test_a_labels_file_with_no_card_rows(tmp_path, capsys, rows, says):
     path = tmp_path / "labels.tsv"
     path.write_text(HEADER + rows, encoding="utf-8")
     assert eval_error(capsys, path) == f"cardgate eval: {path}: {says}"
+
+
+def test_eval_reads_the_rows_compare_counts(tmp_path):
+    """Rows without a kind are card photos to both `cardgate eval` and `cardgate compare`."""
+    from engine.evaluate import run_labels
+    from gateway.migrate.labels import load_labels
+    from tests.fakes import FakeEngine, fake_card_image
+
+    for name, number in (("c1.jpg", "6225760088888883"), ("c2.jpg", "6222020200112233447"), ("s1.jpg", "6225")):
+        (tmp_path / name).write_bytes(fake_card_image(number))
+    path = tmp_path / "labels.tsv"
+    path.write_text(HEADER + "c1.jpg\tfull_card\t6225760088888883\t\nc2.jpg\t\t6222020200112233447\t\n"
+                    "s1.jpg\tnumber_segment\t6225\t\n", encoding="utf-8")
+    outcomes = run_labels(FakeEngine(number_from_image=True), str(path))
+    assert [o.file for o in outcomes] == ["c1.jpg", "c2.jpg"]
+    assert [o.number for o in outcomes] == ["6225760088888883", "6222020200112233447"]
+    assert sorted(p.rsplit("/", 1)[1] for p in load_labels(str(path))) == ["c1.jpg", "c2.jpg"]

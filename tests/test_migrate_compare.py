@@ -247,5 +247,5 @@ def test_compare_refuses_a_timeout_or_concurrency_that_cannot_work(tmp_path, cap
         main(["compare", "--dialect", "hex", "--a", "http://127.0.0.1:1", "--b", "http://127.0.0.1:1",
               option, value, "--out", str(tmp_path / "out"), str(tmp_path)])
     assert exited.value.code == 2
-    assert capsys.readouterr().err.splitlines()[-1] == f"cardgate compare: error: argument {option}: {says}"
+    assert capsys.readouterr().err.splitlines() == [f"cardgate compare: argument {option}: {says} (see cardgate compare --help)"]
     assert not (tmp_path / "out").exists()

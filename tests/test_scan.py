@@ -73,6 +73,7 @@ def test_a_missing_file_is_one_line_and_exit_1(cards):
     assert rc == 1
     assert [line for line in err if "nope.jpg" in line] == [f"cardgate scan: {cards / 'nope.jpg'}: no such file or folder"]
     assert len(out.splitlines()) == 1  # the image that exists is still read
+    assert err[-1] == "cardgate scan: 1 image: 1 read, 0 invalid number, 0 refused, 0 unreadable; 1 path missing or without images"
 
 
 def test_an_undecodable_image_is_one_line_and_exit_1(cards):
@@ -89,7 +90,7 @@ def test_an_empty_folder_exits_1_without_loading_the_engine(tmp_path, capsys):
     assert main(["scan", str(tmp_path)]) == 1  # the real engine would need its weights: never loaded
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith(f"cardgate scan: {tmp_path}: no images in this folder")
-    assert len(err) == 2 and "0 images" in err[1]
+    assert err[1] == "cardgate scan: 0 images: 0 read, 0 invalid number, 0 refused, 0 unreadable; 1 path missing or without images"
 
 
 def test_csv_error_rows_hold_empty_cells(cards):
