@@ -92,3 +92,17 @@ def test_a_weights_file_names_its_column_width(tmp_path):
     with torch.no_grad():
         assert (loaded.column_px, wide.column_px) == (4, 8)
         assert loaded(x).shape[1] == x.shape[3] // 4 == 2 * wide(x).shape[1]
+
+
+def test_training_batches_from_worker_processes_each_come_from_their_own_seed():
+    """The GPU path makes batches in spawned workers: each worker draws its own cards, so two
+    workers never hand the trainer the same batch, and every batch is trainable as made here."""
+    from engine.train.textrec import Batches, batch_source
+
+    args = dict(batch=3, pseudo="no-such-file.tsv", real_frac=0.0, pseudo_frac=0.0, date_prob=0.5)
+    source = batch_source(Batches(0, **args), 0, workers=2, **args)
+    (x1, t1), (x2, t2) = next(source), next(source)
+    for x, targets in ((x1, t1), (x2, t2)):
+        assert x.ndim == 4 and x.shape[:3] == (len(targets), 3, 48) and all(targets)
+    assert t1 != t2
+    del source

@@ -31,7 +31,7 @@ def save_weights(model: torch.nn.Module, out: str, *, args: dict, module: str, m
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     except OSError:
         commit = ""
-    state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    state = {k: (v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()) for k, v in model.state_dict().items()}
     command = f"python -m {module} " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in args.items() if v is not None)
     torch.save({"state_dict": state, "command": command, "seed": args.get("seed"), "commit": commit, "metrics": metrics, "python": sys.version.split()[0]} | ({"arch": arch} if arch else {}), out)
 
