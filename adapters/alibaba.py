@@ -70,7 +70,7 @@ class Settings(DialectSettings):
         return bool(self.credentials)
 
 
-def _query(req: IncomingRequest) -> dict[str, str]:
+def query_fields(req: IncomingRequest) -> dict[str, str]:
     fields: dict[str, str] = {}
     for name, value in parse_qsl(req.query_string.decode("latin-1"), keep_blank_values=True):
         fields.setdefault(name, value)
@@ -206,7 +206,7 @@ class AlibabaDialect:
         return verified.access_key_id
 
     def parse(self, req: IncomingRequest) -> EngineCall:
-        query = _query(req)
+        query = query_fields(req)
         action = (req.header("x-acs-action") or query.get("Action") or "").strip()
         version = (req.header("x-acs-version") or query.get("Version") or "").strip()
         if not action:

@@ -249,3 +249,23 @@ def test_compare_refuses_a_timeout_or_concurrency_that_cannot_work(tmp_path, cap
     assert exited.value.code == 2
     assert capsys.readouterr().err.splitlines() == [f"cardgate compare: argument {option}: {says} (see cardgate compare --help)"]
     assert not (tmp_path / "out").exists()
+
+
+def test_compare_reads_baidu_with_an_access_token_the_upstream_issued(tmp_path, live_gateway, images):
+    """Baidu's other credential: a token from the upstream's own OAuth endpoint, sent as
+    ?access_token= instead of a bce-auth-v1 signature; a token it did not issue is refused (110)."""
+    import httpx
+
+    folder, _ = images
+    app = {"apps": {"10003": {"api_key": "oauth-key", "secret_key": "oauth-secret"}}}
+    url = live_gateway(create_app({"baidu": app}, FakeEngine(number_from_image=True), allow_unsigned=False))
+    token = httpx.post(url + "/oauth/2.0/token", params={"grant_type": "client_credentials", "client_id": "oauth-key",
+                                                          "client_secret": "oauth-secret"}).json()["access_token"]
+    forged = token.replace(token.split(".")[1], "0" * 32)
+    creds = write_credentials(tmp_path / "creds.toml", "baidu", {"access_token": token}, {"access_token": forged})
+    out = tmp_path / "out"
+    assert main(["compare", "--dialect", "baidu", "--a", url, "--b", url, "--credentials", creds,
+                 "--out", str(out), str(folder / "c1.jpg")]) == 1
+    sides = json.loads((out / "report.json").read_text())["records"][0]["sides"]
+    assert sides["a"]["number"] == mask(NUMBERS[0]) and sides["a"]["error_code"] is None
+    assert sides["b"]["error_code"] == "110"

@@ -56,6 +56,18 @@ DIALECTS = {
         shadow={"token": "vendor-token"},
         client={"token": "client-token"},
     ),
+    "baidu": dict(
+        gateway={"apps": {"10001": {"access_key": "bce-client-ak", "secret_access_key": "bce-client-sk"}}},
+        vendor={"apps": {"10002": {"access_key": "bce-vendor-ak", "secret_access_key": "bce-vendor-sk"}}},
+        shadow={"access_key": "bce-vendor-ak", "secret_access_key": "bce-vendor-sk"},
+        client={"access_key": "bce-client-ak", "secret_access_key": "bce-client-sk"},
+    ),
+    "alibaba": dict(
+        gateway={"credentials": {"LTAIclient": "client-acs-secret"}},
+        vendor={"credentials": {"LTAIvendor": "vendor-acs-secret"}},
+        shadow={"access_key_id": "LTAIvendor", "access_key_secret": "vendor-acs-secret"},
+        client={"access_key_id": "LTAIclient", "access_key_secret": "client-acs-secret"},
+    ),
 }
 
 

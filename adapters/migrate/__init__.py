@@ -26,6 +26,8 @@ CLIENTS: dict[str, str] = {
     "huawei": "adapters.migrate.huawei",
     "facepp": "adapters.migrate.facepp",
     "hex": "adapters.migrate.hex",
+    "baidu": "adapters.migrate.baidu",
+    "alibaba": "adapters.migrate.alibaba",
 }
 
 
