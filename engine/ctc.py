@@ -6,6 +6,8 @@ Generic: nothing here knows about card numbers (engine/number_decoder.py does).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 Labels = tuple[int, ...]
@@ -86,3 +88,72 @@ def align(probs: np.ndarray, labels: Labels) -> list[tuple[int, int, float]] | N
         if s % 2:  # a label state: label index s // 2
             spans.setdefault(s // 2, []).append(t)
     return [(cols[0], cols[-1], float(probs[cols, labels[i]].max())) for i, cols in sorted(spans.items())]
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A set of labelings as a graph: node i stands for class `classes[i]`; each path along
+    `edges` from a node of `starts` to a node of `ends` spells one labeling (MM/YY: a node per
+    digit a place may hold, so every MM/YY and MM/20YY takes 55 nodes)."""
+
+    classes: tuple[int, ...]
+    edges: tuple[tuple[int, int], ...]
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
+
+
+def spot(probs: np.ndarray, pattern: Pattern, around: np.ndarray | None = None) -> tuple[float, list[tuple[int, int, int, float]]] | None:
+    """The labeling of `pattern` that costs least to read somewhere in `probs`, the columns around
+    it reading as one of the classes `around` (blank among them; None: any class): its cost, and
+    for each of its labels (node, first column, last column, its highest probability there); None
+    when none fits.
+
+    A path's cost is what it loses (log, <= 0) against each column's likeliest class, so a
+    labeling the best path already spells, among classes of `around`, costs nothing wherever it
+    stands; one that needs a weak class somewhere (a faint '/') costs that column's shortfall,
+    and so does a column around it that reads surely as a class not in `around`.
+    """
+    T, n = probs.shape[0], len(pattern.classes)
+    logp = np.log(np.maximum(probs, 1e-30))
+    shortfall = logp - logp.max(1, keepdims=True)  # T x K, <= 0
+    outside = np.zeros(T) if around is None else shortfall[:, around].max(1)
+    # States: 0 before the labeling, 1 + i node i, 1 + n + i the blank after node i, S - 1 after it.
+    S = 2 * n + 2
+    node, blank, after = 1 + np.arange(n), 1 + n + np.arange(n), S - 1
+    moves = np.full((S, S), -np.inf)  # log weight of the move from state a to state b: 0 or impossible
+    moves[0, 0] = moves[after, after] = 0.0
+    moves[0, node[list(pattern.starts)]] = 0.0
+    moves[node, node] = moves[node, blank] = moves[blank, blank] = 0.0
+    for i, j in pattern.edges:
+        moves[blank[i], node[j]] = 0.0
+        if pattern.classes[i] != pattern.classes[j]:  # the same class twice needs a blank between
+            moves[node[i], node[j]] = 0.0
+    ends = list(pattern.ends)
+    moves[node[ends], after] = moves[blank[ends], after] = 0.0
+    gain = np.empty((T, S))
+    gain[:, 0] = gain[:, after] = outside
+    gain[:, node] = shortfall[:, list(pattern.classes)]
+    gain[:, blank] = shortfall[:, [0]]
+    score = np.full(S, -np.inf)
+    score[0] = gain[0, 0]
+    score[node[list(pattern.starts)]] = gain[0, node[list(pattern.starts)]]
+    back = np.zeros((T, S), np.int32)
+    for t in range(1, T):
+        options = score[:, None] + moves
+        back[t] = options.argmax(0)
+        score = options[back[t], np.arange(S)] + gain[t]
+    finals = np.r_[after, node[ends]]
+    s = int(finals[np.argmax(score[finals])])
+    if not np.isfinite(score[s]) or s == 0:
+        return None
+    cost = float(score[s])
+    states = [s]
+    for t in range(T - 1, 0, -1):
+        s = int(back[t, s])
+        states.append(s)
+    states.reverse()
+    spans: dict[int, list[int]] = {}
+    for t, s in enumerate(states):
+        if 1 <= s <= n:
+            spans.setdefault(s - 1, []).append(t)
+    return cost, [(i, cols[0], cols[-1], float(probs[cols, pattern.classes[i]].max())) for i, cols in sorted(spans.items(), key=lambda kv: kv[1][0])]

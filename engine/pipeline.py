@@ -231,13 +231,13 @@ class Engine:
         names = list(boxes)
         bands = [date_band(boxes[n], line_height, pol.date_band_margin, pol.date_band_left, pol.date_band_right, pol.date_band_min_height) for n in names]
         probs = self.recognizer(best.card, bands)
-        reads = {n: read_dates(p, alphabet, pol.min_date_confidence) for n, p in zip(names, probs)}
+        reads = {n: read_dates(p, alphabet, pol.min_date_confidence, pol.min_date_spot_share) for n, p in zip(names, probs)}
         # The label bands in a batch of their own (with the dates they would be padded to their
         # width), and only beside a date read.
         dated = [n for n in names if reads[n]]
         lefts = [label_band(boxes[n], line_height, pol.date_band_margin, pol.date_label_left, pol.date_band_min_height) for n in dated]
         for n, left in zip(dated, self.recognizer(best.card, lefts) if lefts else []):
-            reads[n] = in_context(reads[n], left, alphabet)
+            reads[n] = in_context(reads[n], left, alphabet, pol.min_date_confidence)
         fields = {}
         for name, b, p in zip(names, bands, probs):
             got = pick(reads[name], name)

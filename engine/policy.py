@@ -11,7 +11,7 @@ import msgspec
 
 
 class Policy(msgspec.Struct, frozen=True):
-    version: str = "4"
+    version: str = "5"
     # Locating: heat above which a heatmap cell belongs to a line; cells a number line needs.
     number_peak: float = 0.5
     date_peak: float = 0.5
@@ -55,6 +55,10 @@ class Policy(msgspec.Struct, frozen=True):
     min_digits_for_card: int = 10
     # Dates: a date is answered when its characters' mean probability is at least this.
     min_date_confidence: float = 0.8
+    # Where a date band's best path spells no date: the likeliest date in it with nothing but
+    # letters and blanks around (engine.dates.spot_date), answered if that reading is at least
+    # this share as likely as the best path (0: not looked for).
+    min_date_spot_share: float = 0.05
 
 
 DEFAULT_POLICY = Policy()

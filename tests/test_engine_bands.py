@@ -65,3 +65,38 @@ def test_what_lies_left_of_a_date_gives_its_label_or_shows_a_year_written_first(
     assert [(d.text, d.kind) for d in in_context(tight, _probs("GOOD THRU 0"), CARD_ALPHABET)] == [("08/04", "expiry")]
     assert [d.kind for d in in_context(tight, _probs("01/20"), CARD_ALPHABET)] == [None]  # a date before it is no century
     assert [d.kind for d in in_context(tight, _probs("6236"), CARD_ALPHABET)] == [None]  # nor is other print
+
+
+def _soft(columns: list[tuple[str, float, str]]) -> np.ndarray:
+    """Per character: (the character, its probability, the runner-up that takes the rest), each
+    followed by a blank column; "_" is blank."""
+    rows = []
+    for ch, p, other in columns:
+        col = np.full(len(CARD_ALPHABET) + 1, 1e-6)
+        col[CARD_ALPHABET.index(ch) + 1 if ch != "_" else 0] = p
+        col[CARD_ALPHABET.index(other) + 1 if other != "_" else 0] += 1 - p
+        rows += [col / col.sum(), np.eye(len(CARD_ALPHABET) + 1)[0]]
+    return np.array(rows)
+
+
+def _sure(text: str) -> list[tuple[str, float, str]]:
+    return [(c, 1.0, "_") for c in text]
+
+
+def test_a_date_the_best_path_misses_is_spotted_only_when_the_band_allows_it():
+    def spotted(cols):
+        assert read_dates(_soft(cols), CARD_ALPHABET, 0.8, 0.0) == []  # the best path spells no date
+        return [d.text for d in read_dates(_soft(cols), CARD_ALPHABET, 0.8, 0.05)]
+
+    assert spotted([("4", 0.6, "_")] + _sure("03/37")) == ["03/37"]  # a weak stray glyph beside it
+    assert spotted(_sure("05") + [("7", 0.7, "/")] + _sure("18")) == ["05/18"]  # a faint '/'
+    assert spotted(_sure("1") + [("3", 0.6, "1")] + _sure("/27")) == ["11/27"]  # no month 13: the runner-up
+    assert spotted(_sure("2008/04")) == []  # a digit read surely beside 08/04: a year written first
+    assert spotted(_sure("0411")) == []  # no '/' anywhere: too costly to spell one
+    assert spotted(_sure("05") + [("7", 0.97, "/")] + _sure("18")) == []  # a '/' the band does not show
+
+
+def test_weak_digits_left_of_a_date_are_no_century():
+    tight = read_dates(_probs("08/04"), CARD_ALPHABET, 0.8)
+    assert [d.kind for d in in_context(tight, _soft([(c, 0.4, "_") for c in "201"]), CARD_ALPHABET, 0.8)] == [None]  # a label read as noise
+    assert in_context(tight, _soft(_sure("201")), CARD_ALPHABET, 0.8) == []
