@@ -1,6 +1,6 @@
 """Engine latency benchmark: median and p95 per stage with one thread, on ~1 MP photos.
 
-    python -m engine.benchmark [--images DIR] [--repeat 3] [--threads 1] [--runtime onnx|torch]
+    python -m engine.benchmark [--images DIR] [--repeat 3] [--threads 1] [--runtime onnx|torch] [--policy FIELD=VALUE ...]
 
 Without --images it renders synthetic 1200x850 card photos (about 1 MP), so it
 runs anywhere. Prints figures; it is not a timed test.
@@ -46,12 +46,15 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--weights", default=None, help="weights folder to time (default: the shipped engine/weights)")
     ap.add_argument("--runtime", choices=("onnx", "torch"), default=None, help="what evaluates the networks (default: onnx where installed)")
+    ap.add_argument("--policy", nargs="*", default=[], metavar="FIELD=VALUE", help="policy fields to change, to time a rule (engine/policy.py)")
     args = ap.parse_args(argv)
 
     from engine import Engine
     from engine.pipeline import WEIGHTS_DIR
+    from engine.policy import DEFAULT_POLICY, with_overrides
 
-    engine = Engine.load(args.weights or WEIGHTS_DIR, threads=args.threads, runtime=args.runtime)
+    policy = with_overrides(DEFAULT_POLICY, args.policy)
+    engine = Engine.load(args.weights or WEIGHTS_DIR, threads=args.threads, runtime=args.runtime, policy=policy)
     if args.images:
         photos = [open(p, "rb").read() for p in iter_images(args.images)]
     else:
@@ -74,6 +77,7 @@ def main(argv=None) -> int:
         return round(float(np.percentile(values, q)), 1)
 
     print(f"cpu: {cpu_description()}")
+    print(f"policy {policy.version}" + (f" with {' '.join(args.policy)}" if args.policy else ""))
     print(f"images {len(photos)} x {args.repeat}, threads {args.threads}, median size {statistics.median(pixels) / 1e6 if pixels else 0:.2f} MP")
     # The stage rows are over the photos read; a refusal (after every second-chance crop) is in `wall` only.
     print(f"read {len(pixels) // args.repeat}/{len(photos)} photos; the rest refused (no card found, or not read with confidence)")

@@ -27,6 +27,8 @@ class Lines:
 
     number: Box | None
     number_cells: int  # heatmap cells above the threshold: how strongly it sees a number line
+    number_slope: float = 0.0  # the number line's rise per pixel across the card (a tilted outline)
+    number_height: float | None = None  # the line's own height, across it: the box's less its tilt
     dates: dict[str, Box] = field(default_factory=dict)  # "expiry" / "issue" -> box
     heat: np.ndarray | None = None  # every channel's heatmap: the date channels are read if asked
     locator_input: torch.Tensor | None = None  # kept to ask the date locator later
@@ -41,7 +43,9 @@ class LineFinder:
         x = torch.from_numpy(locator_input(rectify(small, quad_small, (LOC_W, LOC_H))[0])[None])
         heat = self.locator(x).sigmoid().numpy()[0]
         cells = int((heat[0] > self.policy.number_peak).sum())
-        return Lines(line_box(heat[0], self.policy.number_peak), cells, heat=heat, locator_input=x)
+        box = line_box(heat[0], self.policy.number_peak)
+        slope, height = line_slope(heat[0], self.policy.number_peak, box) if box is not None else (0.0, None)
+        return Lines(box, cells, slope, height, heat=heat, locator_input=x)
 
     def dates(self, lines: Lines, want_issue: bool) -> dict[str, Box]:
         """Date boxes on a view already located. The date locator (a fine-tune of the locator for
@@ -91,3 +95,26 @@ def line_box(heat: np.ndarray, thresh: float) -> Box | None:
                 x0, x1 = min(x0, int(run[0])), max(x1, int(run[-1]) + 1)
     sx, sy = RECT_W / heat.shape[1], RECT_H / heat.shape[0]
     return x0 * sx, y0 * sy, x1 * sx, y1 * sy
+
+
+def line_slope(heat: np.ndarray, thresh: float, box: Box) -> tuple[float, float]:
+    """(rise per pixel, height) of the text line under `box` (rectified-card pixels) in one
+    heatmap channel: a straight line fitted through each column's centre of heat, weighted by
+    its heat, and the median of the columns' thickness. On a card whose outline was found a little
+    off, the number line runs aslant: its box is its height plus its rise."""
+    sx, sy = RECT_W / heat.shape[1], RECT_H / heat.shape[0]
+    x0, y0 = int(box[0] / sx), int(box[1] / sy)
+    x1, y1 = int(np.ceil(box[2] / sx)), int(np.ceil(box[3] / sy))
+    cells = heat[y0:y1, x0:x1] * (heat[y0:y1, x0:x1] > thresh)
+    weight = cells.sum(0)
+    cols = np.flatnonzero(weight > 0)
+    if len(cols) < 3:
+        return 0.0, box[3] - box[1]
+    rows = np.arange(y0, y1) + 0.5
+    centre = (cells[:, cols] * rows[:, None]).sum(0) / weight[cols]
+    x = (x0 + cols + 0.5) * sx
+    w = weight[cols]
+    xm, ym = np.average(x, weights=w), np.average(centre * sy, weights=w)
+    slope = float(np.sum(w * (x - xm) * (centre * sy - ym)) / max(np.sum(w * (x - xm) ** 2), 1e-9))
+    thickness = float(np.median((cells[:, cols] > 0).sum(0))) * sy
+    return slope, min(thickness, box[3] - box[1])

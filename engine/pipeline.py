@@ -136,7 +136,9 @@ class Engine:
         fields = self._dates(best, options, to_photo) if best.lines is not None else {}
         timings["read"] = round(timings["read"] + _ms(t), 2)
 
-        number_box = best.band.columns_to_box(*best.read.columns, best.columns)
+        bx0, by0, bx1, by1 = best.band.columns_to_box(*best.read.columns, best.columns)
+        number_box = (max(0.0, bx0), by0, min(float(best.card.shape[1]), bx1), by1)  # the band may reach past the outline
+        number_quad = map_points(best.H, best.band.columns_to_quad(*best.read.columns, best.columns))
         quad = best.quad
         landscape = best.card if best.card.shape[1] >= best.card.shape[0] else cv2.rotate(best.card, cv2.ROTATE_90_CLOCKWISE)
         t = time.perf_counter()
@@ -153,7 +155,7 @@ class Engine:
             number_confidence=r.confidence,
             digit_confidences=r.digit_confidences,
             number_valid=r.valid,
-            number_quad=_as_quad(_box_quad(best.H, number_box) * to_photo),
+            number_quad=_as_quad(number_quad * to_photo),
             number_box=_box(number_box),
             card_quad=_as_quad(quad * to_photo),
             image_size=(int(photo_size[0]), int(photo_size[1])),
@@ -190,7 +192,9 @@ class Engine:
             located[i] = lines
             t = time.perf_counter()
             card, H = rectify(img, quad)
-            f = self._read_band(i, quad, card, H, lines, number_band(lines.number, self.policy.number_band_margin))
+            pol = self.policy
+            slope, height = (lines.number_slope, lines.number_height) if pol.number_band_follows_slope else (0.0, None)
+            f = self._read_band(img, i, quad, card, H, lines, number_band(lines.number, pol.number_band_margin, slope=slope, height=height, past_edges=pol.number_band_past_edges))
             timings["read"] += _ms(t)
             if f is not None:
                 found.append(f)
@@ -204,7 +208,7 @@ class Engine:
         for i, quad, size in fallback:
             card, H = rectify(img, quad, size)
             for box in text_lines(card)[:FALLBACK_LINES]:
-                f = self._read_band(i, quad, card, H, None, number_band(box, self.policy.number_band_margin, size))
+                f = self._read_band(img, i, quad, card, H, None, number_band(box, self.policy.number_band_margin, size, past_edges=self.policy.number_band_past_edges))
                 if f is not None:
                     found.append(f)
                     if f.read.valid:
@@ -213,8 +217,8 @@ class Engine:
         timings["read"] += _ms(t)
         return found
 
-    def _read_band(self, view: int, quad: np.ndarray, card: np.ndarray, H: np.ndarray, lines: Lines | None, band: Band) -> _Found | None:
-        probs = self.recognizer(card, [band])[0]
+    def _read_band(self, img: np.ndarray, view: int, quad: np.ndarray, card: np.ndarray, H: np.ndarray, lines: Lines | None, band: Band) -> _Found | None:
+        probs = self.recognizer.read([band.warp(img, H)], self.policy.number_band_max_width)[0]
         read = decode_number(probs, self.recognizer.alphabet, self.policy)
         return None if read is None else _Found(view, quad, card, H, lines, band, read, probs.shape[0])
 

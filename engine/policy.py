@@ -11,7 +11,7 @@ import msgspec
 
 
 class Policy(msgspec.Struct, frozen=True):
-    version: str = "5"
+    version: str = "6"
     # Locating: heat above which a heatmap cell belongs to a line; cells a number line needs.
     number_peak: float = 0.5
     date_peak: float = 0.5
@@ -19,7 +19,16 @@ class Policy(msgspec.Struct, frozen=True):
     weaker_line_share: float = 0.25  # a view whose number line has under this share of the strongest view's cells is not read
     # Bands: rows above and below the located line, in line heights. The band runs the card's
     # whole width, so no crop cuts a digit off at the ends.
-    number_band_margin: float = 0.35
+    number_band_margin: float = 0.5
+    # The band reaches this share of the card's width past each side of the outline (read from the
+    # photo), for an outline found a little inside the card; and follows the line's slope where
+    # the locator sees it aslant (an outline a little off in perspective).
+    number_band_past_edges: float = 0.03
+    number_band_follows_slope: bool = True
+    # A number band wider than this at the recognizer's 48-pixel height is squeezed to it: the
+    # recognizer's cost is in its width, and it reads 19 digits in 448 pixels as well as in 1024
+    # (synthetic seed 7, realcards-dev); at 384 it drops digits.
+    number_band_max_width: int = 640
     # A date band: the located date's rows, at least date_band_min_height number-line heights tall,
     # date_band_margin of that above and below, reaching date_band_left / _right line heights
     # past the box (the locator's box often misses the first digits; a label sits to the left).

@@ -81,12 +81,13 @@ def locator_input(card: np.ndarray) -> np.ndarray:
 TEXT_MAX_W = 1024  # a band wider than this (more than 21 heights) is squeezed to it
 
 
-def text_band_input(band: np.ndarray) -> np.ndarray:
-    """A text band (BGR, any size) -> float32 3 x 48 x W in [-1, 1], aspect kept, as the
-    pretrained text recognizer was trained (engine/textrec.py)."""
+def text_band_input(band: np.ndarray, max_width: int = TEXT_MAX_W) -> np.ndarray:
+    """A text band (BGR, any size) -> float32 3 x 48 x W in [-1, 1], aspect kept up to
+    `max_width` (a wider band is squeezed to it), as the pretrained text recognizer was trained
+    (engine/textrec.py)."""
     img = band if band.ndim == 3 else cv2.cvtColor(band, cv2.COLOR_GRAY2BGR)
     h, w = img.shape[:2]
-    new_w = int(np.clip(round(w * TEXT_H / max(h, 1)), 16, TEXT_MAX_W))
+    new_w = int(np.clip(round(w * TEXT_H / max(h, 1)), 16, max_width))
     new_w += (-new_w) % 8  # whole recognizer columns
     x = cv2.resize(img, (new_w, TEXT_H), interpolation=cv2.INTER_AREA if h > TEXT_H else cv2.INTER_LINEAR)
     return (x.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)

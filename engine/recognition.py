@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from engine.geometry import RECT_H, RECT_W
-from engine.preprocess import batch_bands, text_band_input
+from engine.preprocess import TEXT_MAX_W, batch_bands, text_band_input
 from engine.runtime import Network
 
 Box = tuple[float, float, float, float]
@@ -15,15 +16,34 @@ Box = tuple[float, float, float, float]
 
 @dataclass
 class Band:
-    """Rows y0..y1 and columns x0..x1 of the rectified card, as read."""
+    """Rows y0..y1 and columns x0..x1 of the rectified card, as read. A band with a slope runs
+    aslant: its rows are y0..y1 at its middle column and rise by `slope` per pixel across; its
+    columns may reach past the card's outline (read with `warp`, from the photo)."""
 
     x0: int
     y0: int
     x1: int
     y1: int
+    slope: float = 0.0
 
     def cut(self, card: np.ndarray) -> np.ndarray:
         return card[self.y0 : self.y1, self.x0 : self.x1]
+
+    def warp(self, photo: np.ndarray, H: np.ndarray) -> np.ndarray:
+        """The band straightened, from the photo the card was rectified from (H: card -> photo),
+        as `rectify` samples it."""
+        xm = (self.x0 + self.x1) / 2
+        to_card = np.array([[1.0, 0.0, self.x0], [self.slope, 1.0, self.y0 + self.slope * (self.x0 - xm)], [0.0, 0.0, 1.0]])
+        M = np.linalg.inv(H @ to_card)
+        return cv2.warpPerspective(photo, M, (self.x1 - self.x0, self.y1 - self.y0), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+
+    def columns_to_quad(self, first: int, last: int, columns: int) -> np.ndarray:
+        """Recognizer columns first..last (of `columns`) -> the four corners on the card they
+        cover, following the band's slope."""
+        x0, _, x1, _ = self.columns_to_box(first, last, columns)
+        xm = (self.x0 + self.x1) / 2
+        return np.float32([[x0, self.y0 + self.slope * (x0 - xm)], [x1, self.y0 + self.slope * (x1 - xm)],
+                           [x1, self.y1 + self.slope * (x1 - xm)], [x0, self.y1 + self.slope * (x0 - xm)]])
 
     def columns_to_box(self, first: int, last: int, columns: int) -> Box:
         """Recognizer columns first..last (of `columns`) -> a box on the card."""
@@ -31,11 +51,15 @@ class Band:
         return self.x0 + first * px, self.y0, min(self.x1, self.x0 + (last + 1) * px), self.y1
 
 
-def number_band(box: Box, margin: float, card_size: tuple[int, int] = (RECT_W, RECT_H)) -> Band:
+def number_band(box: Box, margin: float, card_size: tuple[int, int] = (RECT_W, RECT_H), slope: float = 0.0, height: float | None = None, past_edges: float = 0.0) -> Band:
     """The number line's rows with `margin` line heights above and below, at the card's full
-    width: the recognizer finds where the digits start and end, so no crop can cut one off."""
-    h, (w, card_h) = box[3] - box[1], card_size
-    return Band(0, int(max(0, box[1] - margin * h)), w, int(min(card_h, box[3] + margin * h)))
+    width and `past_edges` of it beyond each side: the recognizer finds where the digits start
+    and end, so no crop can cut one off, nor an outline found a little inside the card. A line
+    found aslant (`slope`, its own `height` across it) gives a band that follows it."""
+    (w, card_h), h = card_size, box[3] - box[1] if height is None else height
+    pad = int(round(past_edges * w))
+    centre = (box[1] + box[3]) / 2 + slope * (w / 2 - (box[0] + box[2]) / 2)  # at the card's middle column
+    return Band(-pad, int(max(0, centre - (0.5 + margin) * h)), w + pad, int(min(card_h, centre + (0.5 + margin) * h)), slope)
 
 
 def date_band(box: Box, line_height: float, margin: float, left: float, right: float, min_height: float) -> Band:
@@ -60,7 +84,12 @@ class BandRecognizer:
 
     def __call__(self, card: np.ndarray, bands: list[Band]) -> list[np.ndarray]:
         """Per band: T x classes probabilities (T = its own width in columns, padding dropped)."""
-        inputs = [text_band_input(b.cut(card)) for b in bands]
+        return self.read([b.cut(card) for b in bands])
+
+    def read(self, images: list[np.ndarray], max_width: int = TEXT_MAX_W) -> list[np.ndarray]:
+        """Per band image: T x classes probabilities; a band wider than `max_width` at the
+        recognizer's height is squeezed to it."""
+        inputs = [text_band_input(img, max_width) for img in images]
         logits = self.network(batch_bands(inputs)).numpy()
         out = []
         for x, lg in zip(inputs, logits):

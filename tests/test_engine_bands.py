@@ -33,6 +33,44 @@ def test_columns_map_back_to_the_band_on_the_card():
     assert band.cut(card).shape == (60, 800, 3)
 
 
+def test_a_line_found_aslant_gives_a_band_that_follows_it_past_the_outline():
+    # a line 40 px tall rising 0.05 px per px, boxed from x 100 to 700: the box is 30 px taller than the line
+    band = number_band((100.0, 285.0, 700.0, 355.0), margin=0.25, slope=0.05, height=40.0, past_edges=0.03)
+    assert (band.x0, band.x1) == (-26, RECT_W + 26)
+    centre = 320 + 0.05 * (RECT_W / 2 - 400)  # the line's centre at the card's middle column
+    assert (band.y0, band.y1) == (int(centre - 30), int(centre + 30))
+    quad = band.columns_to_quad(0, 99, columns=100)
+    assert abs((quad[1][1] - quad[0][1]) - 0.05 * (band.x1 - band.x0)) < 1e-3  # its top edge follows the line's slope
+
+
+def test_a_sloped_band_is_read_straightened_from_the_photo():
+    photo = np.full((RECT_H, RECT_W), 255, np.uint8)
+    xs = np.arange(RECT_W)
+    for x in xs:  # a dark line 20 px tall, centred on 270 + 0.1 (x - 428)
+        c = int(round(270 + 0.1 * (x - 428)))
+        photo[c - 10 : c + 10, x] = 0
+    flat = Band(0, 250, RECT_W, 290).warp(photo, np.eye(3))
+    aslant = Band(0, 250, RECT_W, 290, slope=0.1).warp(photo, np.eye(3))
+    assert flat.shape == aslant.shape == (40, RECT_W)
+    dark_rows = (aslant < 128).mean(1)  # the straightened line fills the band's middle rows in every column
+    assert dark_rows[12:28].min() > 0.95 and dark_rows[:8].max() < 0.05 and dark_rows[-8:].max() < 0.05
+    assert (flat < 128).mean(1)[12:28].min() < 0.5  # a level band cuts across it
+    assert np.array_equal(Band(10, 250, 600, 290).warp(photo, np.eye(3)), Band(10, 250, 600, 290).cut(photo))
+
+
+def test_the_locator_heat_gives_a_tilted_line_its_slope_and_its_own_height():
+    from engine.location import line_box, line_slope
+
+    heat = np.zeros((54, 86), np.float32)  # cells of 856/86 x 10 px
+    for col in range(10, 76):
+        centre = 27 + 0.08 * (col - 43)  # rows per column: 0.08 * 10 / (856 / 86) px per px
+        heat[int(round(centre)) - 2 : int(round(centre)) + 2, col] = 0.9
+    box = line_box(heat, 0.5)
+    slope, height = line_slope(heat, 0.5, box)
+    assert abs(slope - 0.08 * 10 / (RECT_W / 86)) < 0.01
+    assert abs(height - 40.0) < 1e-6 and height < box[3] - box[1]
+
+
 def _probs(text: str) -> np.ndarray:
     rows = []
     for ch in text:

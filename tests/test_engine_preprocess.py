@@ -19,3 +19,12 @@ def test_line_input_stretches_contrast_per_crop():
     x = line_input(crop)
     assert x.shape[0] == 32 and x.shape[1] % 4 == 0
     assert x.min() <= -0.9 and x.max() >= 0.9  # a 20-level difference spans the input range
+
+
+def test_a_text_band_keeps_its_aspect_at_48_rows_until_it_is_squeezed_to_the_widest_allowed():
+    from engine.preprocess import TEXT_H, text_band_input
+
+    band = np.full((50, 900, 3), 200, np.uint8)
+    assert text_band_input(band).shape == (3, TEXT_H, 864)  # 900 x 48 / 50, whole 8 px columns
+    assert text_band_input(band, max_width=640).shape == (3, TEXT_H, 640)
+    assert text_band_input(band[:, :300], max_width=640).shape == (3, TEXT_H, 288)  # narrower: as it is
