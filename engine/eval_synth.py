@@ -62,6 +62,7 @@ def run(engine, seed: int, n: int) -> dict:
         "wrong_but_luhn_valid": sum(g is not None and g != f["number"] and bin_tables.luhn_valid(g) for f, g, _, _ in rows),
         "refused": sum(g is None for _, g, _, _ in rows),
         "expiry_exact_where_printed": f"{sum(f['expiry'] == e for f, e in dated)}/{len(dated)}",
+        "expiry_wrong": sum(bool(e) and e != f["expiry"] for f, e in dated),
         "expiry_invented": sum(bool(e) for f, _, _, e in rows if not f["expiry"]),
         "splits": {k: {v: f"{sum(x)}/{len(x)}" for v, x in sorted(d.items())} for k, d in splits.items()},
     }
