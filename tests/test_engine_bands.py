@@ -138,3 +138,41 @@ def test_weak_digits_left_of_a_date_are_no_century():
     tight = read_dates(_probs("08/04"), CARD_ALPHABET, 0.8)
     assert [d.kind for d in in_context(tight, _soft([(c, 0.4, "_") for c in "201"]), CARD_ALPHABET, 0.8)] == [None]  # a label read as noise
     assert in_context(tight, _soft(_sure("201")), CARD_ALPHABET, 0.8) == []
+
+
+class _OneNumberLine:
+    """A locator that sees the number line aslant and thin (slope and height wrong)."""
+
+    def number_line(self, small, quad):
+        from engine.location import Lines
+
+        return Lines((60.0, 280.0, 800.0, 330.0), 40, number_slope=0.1, number_height=20.0)
+
+
+class _ReadsOnlyTallBands:
+    """A recognizer that reads the number from a band over 60 rows tall (the level band of the
+    located box) and a stray "12345" from a thinner one."""
+
+    alphabet = CARD_ALPHABET
+
+    def __init__(self):
+        self.heights = []
+
+    def read(self, images, max_width):
+        self.heights += [im.shape[0] for im in images]
+        return [_probs("6225 7600 8888 8883" if im.shape[0] > 60 else "12345") for im in images]
+
+
+def test_a_view_whose_band_reads_no_valid_number_reads_the_level_band_of_its_box_too():
+    from engine.pipeline import Engine
+    from engine.policy import DEFAULT_POLICY, with_overrides
+
+    photo = np.full((RECT_H, RECT_W, 3), 128, np.uint8)
+    outline = np.float32([[0, 0], [RECT_W, 0], [RECT_W, RECT_H], [0, RECT_H]])
+    for second_try, expected in ((False, "12345"), (True, "6225760088888883")):
+        recognizer = _ReadsOnlyTallBands()
+        engine = Engine(None, _OneNumberLine(), recognizer, policy=with_overrides(DEFAULT_POLICY, [f"level_band_second_try={str(second_try).lower()}"]))
+        found = engine._number(photo, [outline], {"locate": 0.0, "read": 0.0})
+        assert [f.read.digits for f in found] == [expected]
+        assert recognizer.heights[0] == 40  # first the band of the line's own height: 20 px and half of it above and below
+    assert found[0].read.valid and recognizer.heights[1] == 85  # then the box's 50 rows and 0.35 of them above and below
