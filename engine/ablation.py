@@ -25,7 +25,6 @@ VARIANTS = {
     "level number band, the located box's height": ["number_band_follows_slope=false"],
     "number band stops at the outline": ["number_band_past_edges=0"],
     "number band not squeezed (up to 1024 px)": ["number_band_max_width=1024"],
-    "no level band second try": ["level_band_second_try=false"],
     "no date spotting": ["min_date_spot_share=0"],
 }
 

@@ -195,12 +195,6 @@ class Engine:
             pol = self.policy
             slope, height = (lines.number_slope, lines.number_height) if pol.number_band_follows_slope else (0.0, None)
             f = self._read_band(img, i, quad, card, H, lines, number_band(lines.number, pol.number_band_margin, slope=slope, height=height, past_edges=pol.number_band_past_edges))
-            if (f is None or not f.read.valid) and pol.level_band_second_try:
-                # A slope or height the heat got wrong (a short or broken line): the level band
-                # at the located box's rows, which needs neither.
-                level = self._read_band(img, i, quad, card, H, lines, number_band(lines.number, pol.level_band_margin, past_edges=pol.number_band_past_edges))
-                if level is not None and (f is None or level.read.valid or (level.read.sure and not f.read.sure)):
-                    f = level
             timings["read"] += _ms(t)
             if f is not None:
                 found.append(f)

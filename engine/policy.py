@@ -11,7 +11,7 @@ import msgspec
 
 
 class Policy(msgspec.Struct, frozen=True):
-    version: str = "7"
+    version: str = "6"
     # Locating: heat above which a heatmap cell belongs to a line; cells a number line needs.
     number_peak: float = 0.5
     date_peak: float = 0.5
@@ -29,10 +29,6 @@ class Policy(msgspec.Struct, frozen=True):
     # recognizer's cost is in its width, and it reads 19 digits in 448 pixels as well as in 1024
     # (synthetic seed 7, realcards-dev); at 384 it drops digits.
     number_band_max_width: int = 640
-    # Where that band reads no valid number, a level band of the located box's rows with this
-    # margin is read too (a slope or height the heat got wrong), and answers if it reads better.
-    level_band_second_try: bool = True
-    level_band_margin: float = 0.35
     # A date band: the located date's rows, at least date_band_min_height number-line heights tall,
     # date_band_margin of that above and below, reaching date_band_left / _right line heights
     # past the box (the locator's box often misses the first digits; a label sits to the left).
