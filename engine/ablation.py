@@ -21,10 +21,10 @@ VARIANTS = {
     "no quarter-turn fallback": ["quarter_turn_fallback=false"],
     "no date locator": ["date_locator_fallback=false"],
     "wide date bands (0.45 margin, 1.5 left)": ["date_band_margin=0.45", "date_band_left=1.5"],
-    "policy 5's number band (level, the located box's height, 0.35 margin, at the outline)": ["number_band_follows_slope=false", "number_band_margin=0.35", "number_band_past_edges=0", "number_band_max_width=1024"],
+    "policy 5's number band (level, the located box's height, 0.35 margin, at the outline)": ["number_band_follows_slope=false", "number_band_margin=0.35", "number_band_past_edges=0", "number_band_max_aspect=21.34"],
     "level number band, the located box's height": ["number_band_follows_slope=false"],
     "number band stops at the outline": ["number_band_past_edges=0"],
-    "number band not squeezed (up to 1024 px)": ["number_band_max_width=1024"],
+    "number band not squeezed (up to 1024 px)": ["number_band_max_aspect=21.34"],
     "no date spotting": ["min_date_spot_share=0"],
 }
 

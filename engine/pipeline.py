@@ -33,7 +33,7 @@ from engine.policy import DEFAULT_POLICY, Policy
 from engine.recognition import Band, BandRecognizer, date_band, label_band, number_band
 from engine.runtime import Network, evaluator, load_network, onnx_available
 from engine.textlines import text_lines
-from engine.textrec import CARD_ALPHABET, TEXT_H, TextRecognizer
+from engine.textrec import CARD_ALPHABET, TextRecognizer
 from engine.types import Box, CardReading, ReadOptions, TextField
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(__file__), "weights")
@@ -85,7 +85,7 @@ class Engine:
         return cls(
             CardDetector(network(CardSegmenter, "detector.pt", torch.zeros(1, 3, SEG_SIZE, SEG_SIZE))),
             LineFinder(network(LineLocator, "locator.pt", card), network(LineLocator, "date_locator.pt", card) if os.path.exists(date_path) else None, policy),
-            BandRecognizer(evaluator(textrec, runtime, torch.zeros(1, 3, TEXT_H, 320), {0: "bands", 3: "width"}), CARD_ALPHABET, textrec.column_px),
+            BandRecognizer(evaluator(textrec, runtime, torch.zeros(1, 3, textrec.input_height, 320), {0: "bands", 3: "width"}), CARD_ALPHABET, textrec.column_px, textrec.input_height),
             policy=policy,
             **kw,
         )
@@ -218,7 +218,7 @@ class Engine:
         return found
 
     def _read_band(self, img: np.ndarray, view: int, quad: np.ndarray, card: np.ndarray, H: np.ndarray, lines: Lines | None, band: Band) -> _Found | None:
-        probs = self.recognizer.read([band.warp(img, H)], self.policy.number_band_max_width)[0]
+        probs = self.recognizer.read([band.warp(img, H)], self.policy.number_band_max_aspect)[0]
         read = decode_number(probs, self.recognizer.alphabet, self.policy)
         return None if read is None else _Found(view, quad, card, H, lines, band, read, probs.shape[0])
 

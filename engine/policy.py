@@ -25,10 +25,10 @@ class Policy(msgspec.Struct, frozen=True):
     # the locator sees it aslant (an outline a little off in perspective).
     number_band_past_edges: float = 0.03
     number_band_follows_slope: bool = True
-    # A number band wider than this at the recognizer's 48-pixel height is squeezed to it: the
-    # recognizer's cost is in its width, and it reads 19 digits in 448 pixels as well as in 1024
-    # (synthetic seed 7, realcards-dev); at 384 it drops digits.
-    number_band_max_width: int = 640
+    # A number band longer than this many of its heights is squeezed to it (640 px at a height
+    # of 48): the recognizer's cost is in its width, and it reads 19 digits in 9.3 heights as
+    # well as in 21 (synthetic seed 7, realcards-dev); at 8 it drops digits.
+    number_band_max_aspect: float = 13.34
     # A date band: the located date's rows, at least date_band_min_height number-line heights tall,
     # date_band_margin of that above and below, reaching date_band_left / _right line heights
     # past the box (the locator's box often misses the first digits; a label sits to the left).

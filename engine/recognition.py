@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from engine.geometry import RECT_H, RECT_W
-from engine.preprocess import TEXT_MAX_W, batch_bands, text_band_input
+from engine.preprocess import TEXT_MAX_ASPECT, batch_bands, text_band_input
 from engine.runtime import Network
 
 Box = tuple[float, float, float, float]
@@ -79,17 +79,17 @@ def label_band(box: Box, line_height: float, margin: float, reach: float, min_he
 
 
 class BandRecognizer:
-    def __init__(self, network: Network, alphabet: str, column_px: int):
-        self.network, self.alphabet, self.column_px = network, alphabet, column_px
+    def __init__(self, network: Network, alphabet: str, column_px: int, height: int):
+        self.network, self.alphabet, self.column_px, self.height = network, alphabet, column_px, height
 
     def __call__(self, card: np.ndarray, bands: list[Band]) -> list[np.ndarray]:
         """Per band: T x classes probabilities (T = its own width in columns, padding dropped)."""
         return self.read([b.cut(card) for b in bands])
 
-    def read(self, images: list[np.ndarray], max_width: int = TEXT_MAX_W) -> list[np.ndarray]:
-        """Per band image: T x classes probabilities; a band wider than `max_width` at the
-        recognizer's height is squeezed to it."""
-        inputs = [text_band_input(img, max_width) for img in images]
+    def read(self, images: list[np.ndarray], max_aspect: float = TEXT_MAX_ASPECT) -> list[np.ndarray]:
+        """Per band image: T x classes probabilities; a band longer than `max_aspect` of its
+        heights is squeezed to it."""
+        inputs = [text_band_input(img, int(max_aspect * self.height), self.height) for img in images]
         logits = self.network(batch_bands(inputs)).numpy()
         out = []
         for x, lg in zip(inputs, logits):

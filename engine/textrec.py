@@ -8,7 +8,7 @@ are one 3x3 convolution. That is the form the weights come in (engine/train/impo
 them from the graph's initializers) and the form that trains here: fine-tuning without the
 BatchNorms keeps the statistics the model learnt on its large corpus.
 
-Input: N x 3 x 48 x W BGR, values in [-1, 1] (engine/preprocess.text_band_input). Output:
+Input: N x 3 x H x W BGR (H = 48 as the source model's, or the arch's own), values in [-1, 1] (engine/preprocess.text_band_input). Output:
 N x W/column_px x classes logits for CTC; class 0 is blank, class i + 1 is CARD_ALPHABET[i].
 The source model's columns are 8 px wide; the card model's (arch "cols4") are 4 px: a
 19-digit number across a full-width band gets about five columns a digit instead of two or
@@ -16,11 +16,13 @@ three, and the backbone's cost does not change (only the light neck and head see
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-TEXT_H = 48
+TEXT_H = 48  # the source model's input height
 CARD_ALPHABET = "0123456789 /-ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 # (kernel, in, out, stride, squeeze-excite) per block; PPLCNetV4 "small" for recognition.
@@ -139,20 +141,26 @@ class Neck(nn.Module):
         return self.norm(z) + skip.flatten(2).transpose(1, 2)
 
 
-# Column width in input pixels, by architecture name; a weights file records its own (`arch`).
-TEXTREC_ARCHS = {"cols8": 8, "cols4": 4}
+class Arch(NamedTuple):
+    column_px: int  # a column's width in input pixels
+    height: int  # input height: the cost is in proportion to it squared, as bands keep their aspect
+
+
+# By architecture name; a weights file records its own (`arch`). Every arch takes the same
+# weights: the backbone is all convolutions, and it leaves the 3 rows the neck pools for any height from 33 to 48.
+TEXTREC_ARCHS = {"cols8": Arch(8, TEXT_H), "cols4": Arch(4, TEXT_H), "cols4h40": Arch(4, 40)}
 
 
 class TextRecognizer(nn.Module):
     def __init__(self, arch: str = "cols8", classes: int = len(CARD_ALPHABET) + 1):
         super().__init__()
-        self.arch, self.column_px = arch, TEXTREC_ARCHS[arch]
+        self.arch, (self.column_px, self.input_height) = arch, TEXTREC_ARCHS[arch]
         self.stem = Stem(*STEM)
         self.blocks = nn.Sequential(*(Block(*b) for b in BLOCKS))
         self.neck = Neck(BLOCKS[-1][2])
         self.head = nn.Linear(NECK_DIM, classes)
 
-    def forward(self, x):  # N x 3 x 48 x W -> N x W/column_px x classes (logits)
+    def forward(self, x):  # N x 3 x input_height x W -> N x W/column_px x classes (logits)
         return self.decode_features(self.blocks(self.stem(x)))
 
     def decode_features(self, x):  # the backbone's N x C x 3 x W/4 -> N x W/column_px x classes

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from engine.textrec import CARD_ALPHABET, TEXT_H, TextRecognizer
+from engine.textrec import CARD_ALPHABET, TEXT_H, TEXTREC_ARCHS, TextRecognizer
 from engine.train.import_ppocr import import_pretrained, source_model_path
 
 SOURCE = source_model_path()
 needs_source = pytest.mark.skipif(SOURCE is None, reason="rapidocr==3.10.0 (the pretrained model's wheel) not installed: pip install '.[test]'")
 
 
-def _band(seed: int) -> np.ndarray:
+def _band(seed: int, height: int = TEXT_H) -> np.ndarray:
     """A synthetic number band, as the engine cuts one, as the recognizer's input."""
     from engine.preprocess import text_band_input
     from engine.synth.card import render_card
@@ -22,7 +22,7 @@ def _band(seed: int) -> np.ndarray:
     x0, y0, x1, y1 = card.number.box
     h = y1 - y0
     band = card.image[max(0, int(y0 - 0.35 * h)) : int(y1 + 0.35 * h)]
-    return text_band_input(band)[None]
+    return text_band_input(band, height=height)[None]
 
 
 @pytest.fixture(scope="module")
@@ -66,10 +66,10 @@ def test_shipped_weights_run_alike_on_onnx_runtime_and_pytorch():
     from engine.runtime import evaluator, load_network
 
     net = load_network(TextRecognizer, os.path.join(WEIGHTS_DIR, "textrec.pt"))
-    example = torch.zeros(1, 3, TEXT_H, 320)
+    example = torch.zeros(1, 3, net.input_height, 320)
     onnx_run = evaluator(net, "onnx", example, {0: "bands", 3: "width"})
     torch_run = evaluator(net, "torch", example)
-    x = torch.from_numpy(np.concatenate([_band(3), _band(3)]))  # a batch, at another width than the export's
+    x = torch.from_numpy(np.concatenate([_band(3, net.input_height)] * 2))  # a batch, at another width than the export's
     a, b = onnx_run(x), torch_run(x)
     assert a.shape == (2, x.shape[3] // net.column_px, len(CARD_ALPHABET) + 1)
     assert (a - b).abs().max() < 1e-3
@@ -92,6 +92,19 @@ def test_a_weights_file_names_its_column_width(tmp_path):
     with torch.no_grad():
         assert (loaded.column_px, wide.column_px) == (4, 8)
         assert loaded(x).shape[1] == x.shape[3] // 4 == 2 * wide(x).shape[1]
+
+
+@pytest.mark.parametrize("arch", sorted(TEXTREC_ARCHS))
+def test_every_arch_takes_the_same_weights_and_gives_a_column_per_column_px(arch):
+    """An arch is a column width and an input height, not parameters: the source's weights load
+    into each, and a band at the arch's height gives one output column per column_px pixels."""
+    torch.manual_seed(0)
+    net = TextRecognizer(arch).eval()
+    net.load_state_dict(TextRecognizer("cols8").state_dict())
+    x = torch.from_numpy(_band(5, net.input_height))
+    assert x.shape[2] == net.input_height
+    with torch.no_grad():
+        assert net(x).shape == (1, x.shape[3] // net.column_px, len(CARD_ALPHABET) + 1)
 
 
 def test_training_batches_from_worker_processes_each_come_from_their_own_seed():

@@ -68,7 +68,7 @@ from engine.number_decoder import decode_number
 from engine.preprocess import batch_bands, text_band_input
 from engine.synth.card import render_card
 from engine.synth.scene import degrade
-from engine.textrec import CARD_ALPHABET, TEXTREC_ARCHS, TextRecognizer
+from engine.textrec import CARD_ALPHABET, TEXT_H, TEXTREC_ARCHS, TextRecognizer
 from engine.train.common import REALCARDS, load_labels, save_weights
 from engine.train.import_ppocr import import_pretrained, source_model_path
 from engine.train.pseudo_label import BOXES
@@ -142,11 +142,11 @@ class PseudoLabelled:
 
 
 class Batches:
-    def __init__(self, seed: int, batch: int, pseudo: PseudoLabelled | str, real_frac: float, pseudo_frac: float, date_prob: float, boxes: str = BOXES):
+    def __init__(self, seed: int, batch: int, pseudo: PseudoLabelled | str, real_frac: float, pseudo_frac: float, date_prob: float, boxes: str = BOXES, height: int = TEXT_H):
         if isinstance(pseudo, str):
             pseudo = PseudoLabelled(pseudo, boxes)
         self.rng = np.random.default_rng(seed)
-        self.batch, self.pseudo, self.date_prob = batch, pseudo, date_prob
+        self.batch, self.pseudo, self.date_prob, self.height = batch, pseudo, date_prob, height
         self.real = RealSegments(np.random.default_rng(SPLIT_SEED)) if os.path.isdir(REALCARDS) else None
         self.real_frac = real_frac if self.real else 0.0
         self.pseudo_frac = pseudo_frac if pseudo.items else 0.0
@@ -174,7 +174,7 @@ class Batches:
                 img, text = self.pending.pop()
                 items.append((low_res(img, rng), text))
         items = [(x, t) for x, t in items if encode(t)]
-        return batch_bands([text_band_input(x) for x, _ in items]), [encode(t) for _, t in items]
+        return batch_bands([text_band_input(x, height=self.height) for x, _ in items]), [encode(t) for _, t in items]
 
 
 class BatchStream(torch.utils.data.IterableDataset):
@@ -225,7 +225,7 @@ def date_accuracy(model: nn.Module, samples) -> float:
     right, device = 0, next(model.parameters()).device
     with torch.no_grad():
         for img, text in samples:
-            probs = model(batch_bands([text_band_input(img)]).to(device))[0].softmax(-1).cpu().numpy()
+            probs = model(batch_bands([text_band_input(img, height=model.input_height)]).to(device))[0].softmax(-1).cpu().numpy()
             right += greedy_text(probs, CARD_ALPHABET)[0].replace(" ", "") == text.replace(" ", "")
     model.train()
     return right / max(1, len(samples))
@@ -237,7 +237,7 @@ def number_accuracy(model: nn.Module, samples) -> float:
     right, device = 0, next(model.parameters()).device
     with torch.no_grad():
         for img, text in samples:
-            probs = model(batch_bands([text_band_input(img)]).to(device))[0].softmax(-1).cpu().numpy()
+            probs = model(batch_bands([text_band_input(img, height=model.input_height)]).to(device))[0].softmax(-1).cpu().numpy()
             d = decode_number(probs, CARD_ALPHABET)
             right += d is not None and d.valid and d.digits == text.replace(" ", "")
     model.train()
@@ -264,12 +264,12 @@ def main(argv=None) -> None:
     ap.add_argument("--workers", type=int, default=0, help="processes making batches (0: this one, as on a 2-core machine)")
     ap.add_argument("--boxes", default=BOXES, help="the realcards-boxes folder that --pseudo's file names are relative to")
     ap.add_argument("--val-every", type=int, default=300, help="steps between validations (the best-scoring weights are kept)")
-    ap.add_argument("--arch", default="cols4", choices=sorted(TEXTREC_ARCHS), help="recognizer column width (engine/textrec.py)")
+    ap.add_argument("--arch", default="cols4", choices=sorted(TEXTREC_ARCHS), help="recognizer column width and input height (engine/textrec.py)")
     args = ap.parse_args(argv)
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
 
-    # The columns' width is no parameter: weights of either arch load into the other.
+    # The columns' width and the input height are no parameters: weights of any arch load into another.
     model = TextRecognizer(args.arch)
     if args.init:
         model.load_state_dict({k: v.float() for k, v in torch.load(args.init)["state_dict"].items()})
@@ -286,7 +286,7 @@ def main(argv=None) -> None:
 
     val_synth, val_dates = validation_sets(args.seed + 5000)
     val_real = [(cv2.imread(os.path.join(REALCARDS, r["file"])), r["card_number"]) for r in load_labels() if r["kind"] == "number_line"] if os.path.isdir(REALCARDS) else []
-    batches_args = dict(batch=args.batch, pseudo=args.pseudo, real_frac=args.real_frac, pseudo_frac=args.pseudo_frac, date_prob=args.date_prob, boxes=args.boxes)
+    batches_args = dict(batch=args.batch, pseudo=args.pseudo, real_frac=args.real_frac, pseudo_frac=args.pseudo_frac, date_prob=args.date_prob, boxes=args.boxes, height=model.input_height)
     data = Batches(args.seed, **batches_args)
     print(f"pseudo-labelled photos: {len(data.pseudo.items)}; real windows: {len(data.real.train) if data.real else 0}", flush=True)
     source = batch_source(data, args.seed, args.workers, **batches_args)
