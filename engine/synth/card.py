@@ -72,6 +72,9 @@ class SynthCard:
     issue: TextBox | None
     embossed: bool
     extra_boxes: list[TextBox] = field(default_factory=list)
+    # The label lines printed by each date ("expiry" / "issue" -> VALID THRU, or VALID and THRU
+    # stacked), for training a reader of labels; the dates' own boxes stay their targets.
+    labels: dict[str, list[TextBox]] = field(default_factory=dict)
 
 
 @functools.lru_cache(maxsize=None)
@@ -256,9 +259,9 @@ def _emboss_region(img, mask, rng):
     return out
 
 
-def _date_labels(size, rng: np.random.Generator, kind: str, box) -> np.ndarray:
+def _date_labels(size, rng: np.random.Generator, kind: str, box) -> tuple[np.ndarray, list[TextBox]]:
     """The label left of a date (one line or two stacked) and, often, a MONTH/YEAR head above it:
-    a mask to print with the date. The date's own box stays the target: labels are clutter."""
+    a mask to print with the date, and the label's lines."""
     x0, y0, x1, y1 = box
     h = y1 - y0
     choices = EXPIRY_LABELS if kind == "expiry" else ISSUE_LABELS
@@ -273,14 +276,22 @@ def _date_labels(size, rng: np.random.Generator, kind: str, box) -> np.ndarray:
         head = None
     head_font = _font(LATIN_FONT if head is None or head.isascii() else CJK_FONT, max(9, int(h * rng.uniform(0.25, 0.4))))
 
+    top = y0 + (h - line_h * len(lines)) / 2
+    origins = [(x0 - gap - f.getlength(ln), top + k * line_h) for k, (ln, f) in enumerate(zip(lines, fonts))]
+
     def draw(d):
-        top = y0 + (h - line_h * len(lines)) / 2
-        for k, (ln, f) in enumerate(zip(lines, fonts)):
-            d.text((x0 - gap - f.getlength(ln), top + k * line_h), ln, font=f, fill=255)
+        for ln, f, xy in zip(lines, fonts, origins):
+            d.text(xy, ln, font=f, fill=255)
         if head:
             d.text(((x0 + x1 - head_font.getlength(head)) / 2, y0 - head_font.size * 1.3), head, font=head_font, fill=255)
 
-    return _text_layer(size, draw)
+    return _text_layer(size, draw), [_text_box(ln, f, xy) for ln, f, xy in zip(lines, fonts, origins)]
+
+
+def _text_box(text: str, font: ImageFont.FreeTypeFont, origin) -> TextBox:
+    """Where PIL draws `text` at `origin` with `font`: its ink's bounding box."""
+    left, top, right, bottom = font.getbbox(text)
+    return TextBox(text, (int(origin[0] + left), int(origin[1] + top), int(np.ceil(origin[0] + right)), int(np.ceil(origin[1] + bottom))))
 
 
 def render_card(rng: np.random.Generator, number: str | None = None, layout: str | None = None, embossed: bool | None = None, varied_dates: bool = False) -> SynthCard:
@@ -378,7 +389,7 @@ def render_card(rng: np.random.Generator, number: str | None = None, layout: str
         expiry = f"{mm:02d}/{yy:02d}"
         date_boxes.append(("expiry", expiry, xcursor))
     label_font = _font(LATIN_FONT, max(10, int(date_font.size * 0.35)))
-    boxes = {}
+    boxes, labels = {}, {}
     for kind, text, x in date_boxes:
         if x + date_font.getlength(text) > CARD_W - 20:
             x = int(CARD_W - 20 - date_font.getlength(text))
@@ -388,13 +399,15 @@ def render_card(rng: np.random.Generator, number: str | None = None, layout: str
             continue
         boxes[kind] = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
         if varied_dates:
-            m = np.maximum(m, _date_labels(size, rng, kind, boxes[kind]))
+            label_mask, labels[kind] = _date_labels(size, rng, kind, boxes[kind])
+            m = np.maximum(m, label_mask)
         else:
             label = ("VALID THRU" if kind == "expiry" else "VALID FROM") if rng.random() < 0.6 else ("有效期" if kind == "expiry" else "发卡日")
             lf = label_font if label.isascii() or not os.path.exists(CJK_FONT) else _font(CJK_FONT, label_font.size + 4)
             if label.isascii() or os.path.exists(CJK_FONT):
-                lm = _text_layer(size, lambda d: d.text((x - int(lf.getlength(label)) - 8, ydate + 4), label, font=lf, fill=255))
-                m = np.maximum(m, lm)
+                origin = (x - int(lf.getlength(label)) - 8, ydate + 4)
+                m = np.maximum(m, _text_layer(size, lambda d: d.text(origin, label, font=lf, fill=255)))
+                labels[kind] = [_text_box(label, lf, origin)]
         if dates_embossed:
             img = _apply_embossed(img, m, rng)
         else:
@@ -415,4 +428,5 @@ def render_card(rng: np.random.Generator, number: str | None = None, layout: str
         expiry=TextBox(expiry, boxes["expiry"]) if "expiry" in boxes else None,
         issue=TextBox(issue, boxes["issue"]) if "issue" in boxes else None,
         embossed=embossed,
+        labels=labels,
     )

@@ -106,14 +106,32 @@ def low_res(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return img
 
 
-def synth_bands(rng: np.random.Generator, date_prob: float = 0.5) -> list[tuple[np.ndarray, str]]:
-    """A synthetic card's number band, and each of its dates with probability date_prob."""
+def label_band(img: np.ndarray, label, date, rng: np.random.Generator) -> np.ndarray:
+    """A date's rows from a little left of its one-line label (VALID THRU) to the date, as the
+    engine cuts a label band (engine.recognition.label_band), with some sloppiness."""
+    h = date[3] - date[1]
+    x0 = label[0] - (label[3] - label[1]) * rng.uniform(0.2, 1.0)
+    x1 = label[2] + max(0, date[0] - label[2]) * rng.uniform(0.1, 0.7)
+    y0, y1 = date[1] - h * rng.uniform(0.05, 0.3), date[3] + h * rng.uniform(0.05, 0.3)
+    src = np.float32([[x0, y0], [x1, y0], [x1, y1]]) + rng.normal(0, h * 0.03, (3, 2)).astype(np.float32)
+    out_w, out_h = max(8, int(round(x1 - x0))), max(8, int(round(y1 - y0)))
+    M = cv2.getAffineTransform(src, np.float32([[0, 0], [out_w, 0], [out_w, out_h]]))
+    return cv2.warpAffine(img, M, (out_w, out_h), borderMode=cv2.BORDER_REPLICATE)
+
+
+def synth_bands(rng: np.random.Generator, date_prob: float = 0.5, label_prob: float = 0.0) -> list[tuple[np.ndarray, str]]:
+    """A synthetic card's number band, and each of its dates with probability date_prob; with
+    label_prob, a date's one-line Latin label too, its text the target (so that the label says
+    which date it is)."""
     card = render_card(rng, varied_dates=rng.random() < 0.5)
     img = degrade(card.image, rng, strength=rng.uniform(0.3, 1.0))
     out = [(tilted_band(img, card.number.box, rng, full_width=True), card.number.text)]
-    for field in (card.expiry, card.issue):
+    for kind, field in (("expiry", card.expiry), ("issue", card.issue)):
         if field is not None and rng.random() < date_prob:
             out.append((tilted_band(img, field.box, rng, full_width=False), field.text))
+        lines = card.labels.get(kind, []) if field is not None and label_prob else []
+        if len(lines) == 1 and lines[0].text.isascii() and rng.random() < label_prob:
+            out.append((label_band(img, lines[0].box, field.box, rng), lines[0].text))
     return out
 
 
@@ -142,11 +160,11 @@ class PseudoLabelled:
 
 
 class Batches:
-    def __init__(self, seed: int, batch: int, pseudo: PseudoLabelled | str, real_frac: float, pseudo_frac: float, date_prob: float, boxes: str = BOXES, height: int = TEXT_H):
+    def __init__(self, seed: int, batch: int, pseudo: PseudoLabelled | str, real_frac: float, pseudo_frac: float, date_prob: float, boxes: str = BOXES, height: int = TEXT_H, label_prob: float = 0.0):
         if isinstance(pseudo, str):
             pseudo = PseudoLabelled(pseudo, boxes)
         self.rng = np.random.default_rng(seed)
-        self.batch, self.pseudo, self.date_prob, self.height = batch, pseudo, date_prob, height
+        self.batch, self.pseudo, self.date_prob, self.height, self.label_prob = batch, pseudo, date_prob, height, label_prob
         self.real = RealSegments(np.random.default_rng(SPLIT_SEED)) if os.path.isdir(REALCARDS) else None
         self.real_frac = real_frac if self.real else 0.0
         self.pseudo_frac = pseudo_frac if pseudo.items else 0.0
@@ -170,7 +188,7 @@ class Batches:
                 items.append((low_res(img, rng), text))
             else:
                 if not self.pending:
-                    self.pending = synth_bands(rng, self.date_prob)
+                    self.pending = synth_bands(rng, self.date_prob, self.label_prob)
                 img, text = self.pending.pop()
                 items.append((low_res(img, rng), text))
         items = [(x, t) for x, t in items if encode(t)]
@@ -219,8 +237,16 @@ def validation_sets(seed: int, n: int = 150) -> tuple[list, list]:
     return numbers, dates
 
 
+def label_validation_set(seed: int, n: int = 150) -> list:
+    """Synthetic one-line date labels (VALID THRU, VALID FROM, ...) banded as in training."""
+    rng, labels = np.random.default_rng(seed), []
+    while len(labels) < n:
+        labels.extend((low_res(img, rng), t) for img, t in synth_bands(rng, date_prob=0.0, label_prob=1.0)[1:])
+    return labels[:n]
+
+
 def date_accuracy(model: nn.Module, samples) -> float:
-    """Share of date bands whose greedy read is the date exactly (spaces aside)."""
+    """Share of date (or label) bands whose greedy read is their text exactly (spaces aside)."""
     model.eval()
     right, device = 0, next(model.parameters()).device
     with torch.no_grad():
@@ -258,6 +284,7 @@ def main(argv=None) -> None:
     ap.add_argument("--real-frac", type=float, default=0.2)
     ap.add_argument("--pseudo-frac", type=float, default=0.3)
     ap.add_argument("--date-prob", type=float, default=0.5, help="chance that each date of a synthetic card is a sample too")
+    ap.add_argument("--label-prob", type=float, default=0.0, help="chance that a date's one-line label is a sample too, its text the target (and validated)")
     ap.add_argument("--frozen-blocks", type=int, default=10, help="the stem and this many blocks keep their pretrained weights")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu", help="where the model trains: cpu, or cuda on a GPU machine")
@@ -285,19 +312,22 @@ def main(argv=None) -> None:
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
 
     val_synth, val_dates = validation_sets(args.seed + 5000)
+    val_labels = label_validation_set(args.seed + 6000) if args.label_prob else []
     val_real = [(cv2.imread(os.path.join(REALCARDS, r["file"])), r["card_number"]) for r in load_labels() if r["kind"] == "number_line"] if os.path.isdir(REALCARDS) else []
-    batches_args = dict(batch=args.batch, pseudo=args.pseudo, real_frac=args.real_frac, pseudo_frac=args.pseudo_frac, date_prob=args.date_prob, boxes=args.boxes, height=model.input_height)
+    batches_args = dict(batch=args.batch, pseudo=args.pseudo, real_frac=args.real_frac, pseudo_frac=args.pseudo_frac, date_prob=args.date_prob, boxes=args.boxes, height=model.input_height, label_prob=args.label_prob)
     data = Batches(args.seed, **batches_args)
     print(f"pseudo-labelled photos: {len(data.pseudo.items)}; real windows: {len(data.real.train) if data.real else 0}", flush=True)
     source = batch_source(data, args.seed, args.workers, **batches_args)
 
     def report(step: int) -> dict:
         m = {"step": step, "synth_number": round(number_accuracy(model, val_synth), 4), "synth_dates": round(date_accuracy(model, val_dates), 4), "real_lines": round(number_accuracy(model, val_real), 4)}
+        if val_labels:
+            m["synth_labels"] = round(date_accuracy(model, val_labels), 4)
         print(m, flush=True)
         return m
 
     best = report(0)
-    score_of = lambda m: m["synth_number"] + m["synth_dates"] + m["real_lines"]
+    score_of = lambda m: m["synth_number"] + m["synth_dates"] + m["real_lines"] + m.get("synth_labels", 0.0)
     best_score = score_of(best)
     t0, step, losses = time.time(), 0, []
     deadline = t0 + args.minutes * 60
