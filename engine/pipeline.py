@@ -85,7 +85,7 @@ class Engine:
         return cls(
             CardDetector(network(CardSegmenter, "detector.pt", torch.zeros(1, 3, SEG_SIZE, SEG_SIZE))),
             LineFinder(network(LineLocator, "locator.pt", card), network(LineLocator, "date_locator.pt", card) if os.path.exists(date_path) else None, policy),
-            BandRecognizer(evaluator(textrec, runtime, torch.zeros(1, 3, textrec.input_height, 320), {0: "bands", 3: "width"}), CARD_ALPHABET, textrec.column_px, textrec.input_height),
+            BandRecognizer(evaluator(textrec, runtime, torch.zeros(1, 3, textrec.input_height, 320), {0: "bands", 2: "height", 3: "width"}), CARD_ALPHABET, textrec.column_px, textrec.input_height),
             policy=policy,
             **kw,
         )
@@ -218,8 +218,15 @@ class Engine:
         return found
 
     def _read_band(self, img: np.ndarray, view: int, quad: np.ndarray, card: np.ndarray, H: np.ndarray, lines: Lines | None, band: Band) -> _Found | None:
-        probs = self.recognizer.read([band.warp(img, H)], self.policy.number_band_max_aspect)[0]
-        read = decode_number(probs, self.recognizer.alphabet, self.policy)
+        """The band read at the policy's fast height first; where that reads no valid number
+        with the fast read's confidence, at the recognizer's own height, whose reading stands."""
+        pixels, pol = band.warp(img, H), self.policy
+        own = self.recognizer.height
+        for height in dict.fromkeys((pol.number_band_fast_height or own, own)):
+            probs = self.recognizer.read([pixels], pol.number_band_max_aspect, height)[0]
+            read = decode_number(probs, self.recognizer.alphabet, pol)
+            if read is not None and read.valid and (height == own or read.confidence >= pol.min_fast_number_confidence):
+                break
         return None if read is None else _Found(view, quad, card, H, lines, band, read, probs.shape[0])
 
     def _dates(self, best: _Found, options: ReadOptions, to_photo: np.ndarray) -> dict[str, TextField]:

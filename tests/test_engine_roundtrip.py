@@ -245,3 +245,35 @@ def test_a_date_printed_year_first_is_not_taken_for_mm_yy(engine):
     assert dates("2008/04") == []
     assert dates("08/04") == ["08/04"]
     assert dates("05/2022") == ["05/22"]
+
+
+def test_a_number_band_is_read_again_at_full_height_only_where_the_fast_read_is_unsure(engine):
+    """The number band is read first at the policy's fast height; only a read that is not valid
+    with enough of the beam pays for the recognizer's own height, and that reading stands."""
+    import msgspec
+
+    from engine import Engine
+
+    data, _ = photo("6225760088888883", 0, seed=5)
+
+    def heights_read(policy):
+        eng = Engine(engine.detector, engine.finder, engine.recognizer, policy=policy)
+        heights, real = [], eng.recognizer.read
+
+        def spy(images, max_aspect=None, height=0):
+            if height:  # the number band's reads name their height; the dates' do not
+                heights.append(height)
+            return real(images, max_aspect, height) if max_aspect else real(images)
+
+        eng.recognizer.read = spy
+        try:
+            return eng.read(data).number, heights
+        finally:
+            del eng.recognizer.read
+
+    fast, own = engine.policy.number_band_fast_height, engine.recognizer.height
+    assert 0 < fast < own
+    assert heights_read(engine.policy) == ("6225760088888883", [fast])
+    unsure = msgspec.structs.replace(engine.policy, min_fast_number_confidence=1.01)  # no fast read is that sure
+    assert heights_read(unsure) == ("6225760088888883", [fast, own])
+    assert heights_read(msgspec.structs.replace(engine.policy, number_band_fast_height=0)) == ("6225760088888883", [own])
