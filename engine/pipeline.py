@@ -37,6 +37,7 @@ from engine.textrec import CARD_ALPHABET, TextRecognizer
 from engine.types import Box, CardReading, ReadOptions, TextField
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(__file__), "weights")
+FAST_TEXTREC = "textrec_fast.pt"  # optional: a cheaper recognizer that reads number bands first
 # A photo more than twice this on its longest side is decoded at a reduction (engine/decode.py)
 # that keeps at least this: the card is rectified to 856 px wide, and a photo of a card shows it
 # across half its width or more.
@@ -60,8 +61,9 @@ class _Found:
 
 
 class Engine:
-    def __init__(self, detector: CardDetector, finder: LineFinder, recognizer: BandRecognizer, *, policy: Policy = DEFAULT_POLICY, clock: Callable[[], datetime] | None = None):
+    def __init__(self, detector: CardDetector, finder: LineFinder, recognizer: BandRecognizer, *, fast_recognizer: BandRecognizer | None = None, policy: Policy = DEFAULT_POLICY, clock: Callable[[], datetime] | None = None):
         self.detector, self.finder, self.recognizer, self.policy = detector, finder, recognizer, policy
+        self.fast_recognizer = fast_recognizer  # reads number bands first, where the weights hold one
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.ready = True
 
@@ -79,13 +81,18 @@ class Engine:
         def network(net: type[torch.nn.Module], name: str, example: torch.Tensor, dynamic: dict[int, str] | None = None) -> Network:
             return evaluator(load_network(net, os.path.join(weights_dir, name)), runtime, example, dynamic)
 
+        def band_recognizer(name: str) -> BandRecognizer:
+            textrec = load_network(TextRecognizer, os.path.join(weights_dir, name))
+            run = evaluator(textrec, runtime, torch.zeros(1, 3, textrec.input_height, 320), {0: "bands", 3: "width"})
+            return BandRecognizer(run, CARD_ALPHABET, textrec.column_px, textrec.input_height)
+
         card = torch.zeros(1, 3, LOC_H, LOC_W)
         date_path = os.path.join(weights_dir, "date_locator.pt")
-        textrec = load_network(TextRecognizer, os.path.join(weights_dir, "textrec.pt"))
         return cls(
             CardDetector(network(CardSegmenter, "detector.pt", torch.zeros(1, 3, SEG_SIZE, SEG_SIZE))),
             LineFinder(network(LineLocator, "locator.pt", card), network(LineLocator, "date_locator.pt", card) if os.path.exists(date_path) else None, policy),
-            BandRecognizer(evaluator(textrec, runtime, torch.zeros(1, 3, textrec.input_height, 320), {0: "bands", 2: "height", 3: "width"}), CARD_ALPHABET, textrec.column_px, textrec.input_height),
+            band_recognizer("textrec.pt"),
+            fast_recognizer=band_recognizer(FAST_TEXTREC) if os.path.exists(os.path.join(weights_dir, FAST_TEXTREC)) else None,
             policy=policy,
             **kw,
         )
@@ -218,14 +225,14 @@ class Engine:
         return found
 
     def _read_band(self, img: np.ndarray, view: int, quad: np.ndarray, card: np.ndarray, H: np.ndarray, lines: Lines | None, band: Band) -> _Found | None:
-        """The band read at the policy's fast height first; where that reads no valid number
-        with the fast read's confidence, at the recognizer's own height, whose reading stands."""
+        """The band read by the fast recognizer first; where that reads no valid number with
+        min_fast_number_confidence of the beam, by the recognizer, whose reading stands."""
         pixels, pol = band.warp(img, H), self.policy
-        own = self.recognizer.height
-        for height in dict.fromkeys((pol.number_band_fast_height or own, own)):
-            probs = self.recognizer.read([pixels], pol.number_band_max_aspect, height)[0]
-            read = decode_number(probs, self.recognizer.alphabet, pol)
-            if read is not None and read.valid and (height == own or read.confidence >= pol.min_fast_number_confidence):
+        fast = self.fast_recognizer if pol.fast_number_reads else None
+        for reader in [r for r in (fast, self.recognizer) if r is not None]:
+            probs = reader.read([pixels], pol.number_band_max_aspect)[0]
+            read = decode_number(probs, reader.alphabet, pol)
+            if read is not None and read.valid and (reader is self.recognizer or read.confidence >= pol.min_fast_number_confidence):
                 break
         return None if read is None else _Found(view, quad, card, H, lines, band, read, probs.shape[0])
 

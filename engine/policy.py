@@ -29,11 +29,10 @@ class Policy(msgspec.Struct, frozen=True):
     # of 48): the recognizer's cost is in its width, and it reads 19 digits in 9.3 heights as
     # well as in 21 (synthetic seed 7, realcards-dev); at 8 it drops digits.
     number_band_max_aspect: float = 13.34
-    # A number band is read first at this many rows (0: the recognizer's own 48), about two thirds
-    # of the cost; where that reads no valid number with at least min_fast_number_confidence of
-    # the beam, again at the recognizer's own height, whose reading stands (the fast read's wrong
-    # but valid numbers had 0.21 and 0.76, its right ones mostly above 0.9).
-    number_band_fast_height: int = 40
+    # Where the weights hold a fast recognizer (textrec_fast.pt: 40 rows, about two thirds of the
+    # cost), it reads a number band first; where it reads no valid number with at least
+    # min_fast_number_confidence of the beam, the recognizer reads the band and its reading stands.
+    fast_number_reads: bool = True
     min_fast_number_confidence: float = 0.8
     # A date band: the located date's rows, at least date_band_min_height number-line heights tall,
     # date_band_margin of that above and below, reaching date_band_left / _right line heights

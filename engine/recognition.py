@@ -86,12 +86,10 @@ class BandRecognizer:
         """Per band: T x classes probabilities (T = its own width in columns, padding dropped)."""
         return self.read([b.cut(card) for b in bands])
 
-    def read(self, images: list[np.ndarray], max_aspect: float = TEXT_MAX_ASPECT, height: int = 0) -> list[np.ndarray]:
+    def read(self, images: list[np.ndarray], max_aspect: float = TEXT_MAX_ASPECT) -> list[np.ndarray]:
         """Per band image: T x classes probabilities; a band longer than `max_aspect` of its
-        heights is squeezed to it. `height` (default: the recognizer's own) is the rows the band
-        is scaled to: the recognizer is all convolutions, and fewer rows cost less."""
-        height = height or self.height
-        inputs = [text_band_input(img, int(max_aspect * height), height) for img in images]
+        heights is squeezed to it."""
+        inputs = [text_band_input(img, int(max_aspect * self.height), self.height) for img in images]
         logits = self.network(batch_bands(inputs)).numpy()
         out = []
         for x, lg in zip(inputs, logits):

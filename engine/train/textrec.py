@@ -284,6 +284,7 @@ def main(argv=None) -> None:
     ap.add_argument("--real-frac", type=float, default=0.2)
     ap.add_argument("--pseudo-frac", type=float, default=0.3)
     ap.add_argument("--date-prob", type=float, default=0.5, help="chance that each date of a synthetic card is a sample too")
+    ap.add_argument("--score", default="all", choices=["all", "numbers"], help="what picks the weights kept: every validation set, or the number sets only (a student that reads only numbers)")
     ap.add_argument("--label-prob", type=float, default=0.0, help="chance that a date's one-line label is a sample too, its text the target (and validated)")
     ap.add_argument("--frozen-blocks", type=int, default=10, help="the stem and this many blocks keep their pretrained weights")
     ap.add_argument("--threads", type=int, default=2)
@@ -327,7 +328,10 @@ def main(argv=None) -> None:
         return m
 
     best = report(0)
-    score_of = lambda m: m["synth_number"] + m["synth_dates"] + m["real_lines"] + m.get("synth_labels", 0.0)
+    if args.score == "numbers":
+        score_of = lambda m: m["synth_number"] + m["real_lines"]
+    else:
+        score_of = lambda m: m["synth_number"] + m["synth_dates"] + m["real_lines"] + m.get("synth_labels", 0.0)
     best_score = score_of(best)
     t0, step, losses = time.time(), 0, []
     deadline = t0 + args.minutes * 60
