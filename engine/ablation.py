@@ -26,6 +26,8 @@ VARIANTS = {
     "number band stops at the outline": ["number_band_past_edges=0"],
     "number band not squeezed (up to 1024 px)": ["number_band_max_aspect=21.34"],
     "no date spotting": ["min_date_spot_share=0"],
+    "no fast recognizer (every number band read at 48 rows)": ["fast_number_reads=false"],
+    "fast recognizer answers any valid reading": ["min_fast_number_confidence=0"],
 }
 
 

@@ -60,12 +60,13 @@ def test_the_card_head_keeps_the_source_classes_of_the_card_alphabet(source_sess
     assert np.abs(got - want).max() < 1e-3
 
 
-def test_shipped_weights_run_alike_on_onnx_runtime_and_pytorch():
+@pytest.mark.parametrize("name", ["textrec.pt", "textrec_fast.pt"])
+def test_shipped_weights_run_alike_on_onnx_runtime_and_pytorch(name):
     pytest.importorskip("onnxruntime")
     from engine.pipeline import WEIGHTS_DIR
     from engine.runtime import evaluator, load_network
 
-    net = load_network(TextRecognizer, os.path.join(WEIGHTS_DIR, "textrec.pt"))
+    net = load_network(TextRecognizer, os.path.join(WEIGHTS_DIR, name))
     example = torch.zeros(1, 3, net.input_height, 320)
     onnx_run = evaluator(net, "onnx", example, {0: "bands", 3: "width"})
     torch_run = evaluator(net, "torch", example)
