@@ -81,14 +81,13 @@ def locator_input(card: np.ndarray) -> np.ndarray:
 TEXT_MAX_ASPECT = 21.34  # a band longer than this many of its heights is squeezed to it (1024 px at 48)
 
 
-def text_band_input(band: np.ndarray, max_width: int | None = None, height: int = TEXT_H) -> np.ndarray:
+def text_band_input(band: np.ndarray, max_aspect: float = TEXT_MAX_ASPECT, height: int = TEXT_H) -> np.ndarray:
     """A text band (BGR, any size) -> float32 3 x height x W in [-1, 1], aspect kept up to
-    `max_width` (default TEXT_MAX_ASPECT heights; a wider band is squeezed to it), as the
-    pretrained text recognizer was trained (engine/textrec.py)."""
+    `max_aspect` heights (a longer band is squeezed to it), as the pretrained text recognizer
+    was trained (engine/textrec.py)."""
     img = band if band.ndim == 3 else cv2.cvtColor(band, cv2.COLOR_GRAY2BGR)
     h, w = img.shape[:2]
-    max_width = max_width or int(TEXT_MAX_ASPECT * height)
-    new_w = int(np.clip(round(w * height / max(h, 1)), 16, max_width))
+    new_w = int(np.clip(round(w * height / max(h, 1)), 16, int(max_aspect * height)))
     new_w += (-new_w) % 8  # whole recognizer columns
     x = cv2.resize(img, (new_w, height), interpolation=cv2.INTER_AREA if h > height else cv2.INTER_LINEAR)
     return (x.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)

@@ -89,7 +89,7 @@ class BandRecognizer:
     def read(self, images: list[np.ndarray], max_aspect: float = TEXT_MAX_ASPECT) -> list[np.ndarray]:
         """Per band image: T x classes probabilities; a band longer than `max_aspect` of its
         heights is squeezed to it."""
-        inputs = [text_band_input(img, int(max_aspect * self.height), self.height) for img in images]
+        inputs = [text_band_input(img, max_aspect, self.height) for img in images]
         logits = self.network(batch_bands(inputs)).numpy()
         out = []
         for x, lg in zip(inputs, logits):

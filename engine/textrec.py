@@ -8,9 +8,9 @@ are one 3x3 convolution. That is the form the weights come in (engine/train/impo
 them from the graph's initializers) and the form that trains here: fine-tuning without the
 BatchNorms keeps the statistics the model learnt on its large corpus.
 
-Input: N x 3 x H x W BGR (H = 48 as the source model's, or the arch's own), values in [-1, 1] (engine/preprocess.text_band_input). Output:
-N x W/column_px x classes logits for CTC; class 0 is blank, class i + 1 is CARD_ALPHABET[i].
-The source model's columns are 8 px wide; the card model's (arch "cols4") are 4 px: a
+Input: N x 3 x H x W BGR (H = 48 as the source model's, or the arch's own), values in [-1, 1]
+(engine/preprocess.text_band_input). Output: N x W/column_px x classes logits for CTC; class 0
+is blank, class i + 1 is CARD_ALPHABET[i]. The source model's columns are 8 px wide; the card model's (arch "cols4") are 4 px: a
 19-digit number across a full-width band gets about five columns a digit instead of two or
 three, and the backbone's cost does not change (only the light neck and head see more columns).
 """
@@ -147,7 +147,8 @@ class Arch(NamedTuple):
 
 
 # By architecture name; a weights file records its own (`arch`). Every arch takes the same
-# weights: the backbone is all convolutions, and it leaves the 3 rows the neck pools for any height from 33 to 48.
+# weights: the backbone is all convolutions, and it leaves the 3 rows the neck pools for any
+# height from 33 to 48.
 TEXTREC_ARCHS = {"cols8": Arch(8, TEXT_H), "cols4": Arch(4, TEXT_H), "cols4h40": Arch(4, 40)}
 
 

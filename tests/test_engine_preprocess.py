@@ -26,6 +26,6 @@ def test_a_text_band_keeps_its_aspect_at_48_rows_until_it_is_squeezed_to_the_wid
 
     band = np.full((50, 900, 3), 200, np.uint8)
     assert text_band_input(band).shape == (3, TEXT_H, 864)  # 900 x 48 / 50, whole 8 px columns
-    assert text_band_input(band, max_width=640).shape == (3, TEXT_H, 640)
-    assert text_band_input(band[:, :300], max_width=640).shape == (3, TEXT_H, 288)  # narrower: as it is
+    assert text_band_input(band, max_aspect=640 / TEXT_H).shape == (3, TEXT_H, 640)
+    assert text_band_input(band[:, :300], max_aspect=640 / TEXT_H).shape == (3, TEXT_H, 288)  # narrower: as it is
     assert text_band_input(band, height=40).shape == (3, 40, 720)  # a recognizer of another height: the same aspect

@@ -104,9 +104,15 @@ def tilted_band(img: np.ndarray, box, rng: np.random.Generator, full_width: bool
         left, right = h * rng.uniform(0.1, 1.5), h * rng.uniform(0.1, 1.5)
     if max_left is not None:
         left = min(left, max_left)
-    src = np.float32([[x0 - left, y0 - top], [x1 + right, y0 - top], [x1 + right, y1 + bottom]])
-    src += rng.normal(0, h * 0.05, src.shape).astype(np.float32)
-    out_w, out_h = int(round(x1 + right - x0 + left)), int(round(h + top + bottom))
+    return _jittered_cut(img, (x0 - left, y0 - top, x1 + right, y1 + bottom), h * 0.05, rng)
+
+
+def _jittered_cut(img: np.ndarray, rect, jitter: float, rng: np.random.Generator) -> np.ndarray:
+    """`rect` (x0, y0, x1, y1) of `img`, its corners moved by up to about `jitter` pixels: a
+    slight tilt and shear, as a locator's box is never quite square to the text."""
+    x0, y0, x1, y1 = rect
+    src = np.float32([[x0, y0], [x1, y0], [x1, y1]]) + rng.normal(0, jitter, (3, 2)).astype(np.float32)
+    out_w, out_h = max(8, int(round(x1 - x0))), max(8, int(round(y1 - y0)))
     M = cv2.getAffineTransform(src, np.float32([[0, 0], [out_w, 0], [out_w, out_h]]))
     return cv2.warpAffine(img, M, (out_w, out_h), borderMode=cv2.BORDER_REPLICATE)
 
@@ -122,7 +128,7 @@ def low_res(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return img
 
 
-def label_band(img: np.ndarray, label: TextBox, date, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+def label_band_sample(img: np.ndarray, label: TextBox, date, rng: np.random.Generator) -> tuple[np.ndarray, str]:
     """A date's rows left of it, where its one-line label (VALID THRU) is printed, cut as the
     engine cuts a label band (engine.recognition.label_band): ending about where the located
     date starts (a sliver of its first digit, or a little short of it), and reaching a fixed
@@ -137,10 +143,7 @@ def label_band(img: np.ndarray, label: TextBox, date, rng: np.random.Generator) 
         x0 = lx0 + cut * (lx1 - lx0)
         text = text[int(np.ceil(cut * len(text))) :].lstrip()
     y0, y1 = date[1] - h * rng.uniform(0.05, 0.3), date[3] + h * rng.uniform(0.05, 0.3)
-    src = np.float32([[x0, y0], [x1, y0], [x1, y1]]) + rng.normal(0, h * 0.03, (3, 2)).astype(np.float32)
-    out_w, out_h = max(8, int(round(x1 - x0))), max(8, int(round(y1 - y0)))
-    M = cv2.getAffineTransform(src, np.float32([[0, 0], [out_w, 0], [out_w, out_h]]))
-    return cv2.warpAffine(img, M, (out_w, out_h), borderMode=cv2.BORDER_REPLICATE), text
+    return _jittered_cut(img, (x0, y0, x1, y1), h * 0.03, rng), text
 
 
 def synth_bands(rng: np.random.Generator, date_prob: float = 0.5, label_prob: float = 0.0) -> list[tuple[np.ndarray, str]]:
@@ -158,7 +161,7 @@ def synth_bands(rng: np.random.Generator, date_prob: float = 0.5, label_prob: fl
             clear = 0.9 * max(1.0, field.box[0] - max(ln.box[2] for ln in lines)) if lines else None
             out.append((tilted_band(img, field.box, rng, full_width=False, max_left=clear), field.text))
         if len(lines) == 1 and lines[0].text.isascii() and rng.random() < label_prob:
-            out.append(label_band(img, lines[0], field.box, rng))
+            out.append(label_band_sample(img, lines[0], field.box, rng))
     return out
 
 
