@@ -67,15 +67,20 @@ class BufferedStream(torch.utils.data.IterableDataset):
 
 
 def dice_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
-    p = logits.sigmoid()
+    """BCE plus dice per channel, over the pixels a target knows: a target of -1 is no label
+    (a real photo's dates, where only its number line is boxed)."""
+    known = (target >= 0).float()
+    target = target.clamp(min=0)
+    bce = (torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none") * known).sum() / known.sum().clamp(min=1)
+    p = logits.sigmoid() * known
     inter = (p * target).sum((2, 3))
     dice = 1 - (2 * inter + 1) / (p.sum((2, 3)) + target.sum((2, 3)) + 1)
-    return bce + dice.mean()
+    return bce + dice[known.sum((2, 3)) > 0].mean()
 
 
-def train_heatmap_model(model, make_samples, val_samples, args, module: str, batch: int = 24) -> None:
-    """The loop shared by the card segmenter and the line locator (dice + BCE on heatmaps)."""
+def train_heatmap_model(model, make_samples, val_samples, args, module: str, batch: int = 24, extra_val=None) -> None:
+    """The loop shared by the card segmenter and the line locator (dice + BCE on heatmaps).
+    `extra_val(model)`, if given, adds figures to each validation record (they do not choose)."""
     import time
 
     import numpy as np
@@ -109,10 +114,10 @@ def train_heatmap_model(model, make_samples, val_samples, args, module: str, bat
             with torch.no_grad():
                 logits = model(vx)
                 vloss = dice_bce(logits, vy).item()
-                pred = logits.sigmoid() > 0.5
+                pred = (logits.sigmoid() > 0.5) & (vy >= 0)
                 iou = ((pred & (vy > 0.5)).sum() / ((pred | (vy > 0.5)).sum() + 1)).item()
             model.train()
-            rec = {"it": it, "val_loss": vloss, "val_iou": iou}
+            rec = {"it": it, "val_loss": vloss, "val_iou": iou} | (extra_val(model) if extra_val else {})
             print("VAL", rec, flush=True)
             if vloss < best:
                 best = vloss

@@ -1,10 +1,12 @@
 """Train the line locator: on a rectified card, where are the number line, expiry and issue date.
 
-    python -m engine.train.locator --seed 1 --out engine/weights/locator.pt [--iters 3000]
+    python -m engine.train.locator --seed 1 --out engine/weights/locator.pt [--iters 3000] [--real-share 0.5]
 
 Data: synthetic cards, degraded, warped with the corner error a real detector
 makes. Upside-down cards are shown with empty targets, so the number heatmap's
-peak also tells the engine which way up the card is.
+peak also tells the engine which way up the card is. With --real-share, that share of the
+samples are real photos of ../shared/data/realcards-boxes with their number-line boxes
+(engine/train/real_lines.py; their dates unlabelled), one photo in ten held out to validate.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from engine.preprocess import color_input
 from engine.synth.card import CARD_H, CARD_W, render_card
 from engine.synth.scene import background_photo, degrade
 from engine.train.common import heatmap_args, train_heatmap_model
+from engine.train.real_lines import held_out, real_sample, real_views
 
 
 def make_samples(rng: np.random.Generator, loose_share: float = 0.0, flip_share: float = 0.2, varied_dates: float = 0.0) -> list:
@@ -54,16 +57,41 @@ def make_samples(rng: np.random.Generator, loose_share: float = 0.0, flip_share:
     return out
 
 
+def mixed_samples(rng: np.random.Generator, real: list, real_share: float, flip_share: float, **synthetic) -> list:
+    """Two views of one synthetic card, or, at `real_share`, two real views."""
+    if real and rng.random() < real_share:
+        return [real_sample(rng, real[rng.integers(len(real))], flip_share) for _ in range(2)]
+    return make_samples(rng, flip_share=flip_share, **synthetic)
+
+
+def number_iou(model, samples: list) -> float:
+    """The number channel's IoU over `samples` (the held-out real views)."""
+    import torch
+
+    x = torch.from_numpy(np.stack([s[0] for s in samples]))
+    y = torch.from_numpy(np.stack([s[1] for s in samples]))[:, 0] > 0.5
+    with torch.no_grad():
+        pred = model(x)[:, 0].sigmoid() > 0.5
+    return round(((pred & y).sum() / ((pred | y).sum() + 1)).item(), 4)
+
+
 def main(argv=None):
     ap = heatmap_args(__doc__, "engine/weights/locator.pt", 3000)
     ap.add_argument("--loose-share", type=float, default=0.0, help="share of views whose outline takes in background")
     ap.add_argument("--flip-share", type=float, default=0.2, help="share of upside-down views (empty targets)")
     ap.add_argument("--varied-dates", type=float, default=0.0, help="share of cards whose date block is drawn as real cards print it (render_card's varied_dates)")
+    ap.add_argument("--real-share", type=float, default=0.0, help="share of samples from the real photos of realcards-boxes")
     args = ap.parse_args(argv)
-    samples = functools.partial(make_samples, loose_share=args.loose_share, flip_share=args.flip_share, varied_dates=args.varied_dates)
+    real = real_views() if args.real_share > 0 else []
+    train_real = [v for v in real if not held_out(v.name)]
+    samples = functools.partial(mixed_samples, real=train_real, real_share=args.real_share, flip_share=args.flip_share, loose_share=args.loose_share, varied_dates=args.varied_dates)
     vrng = np.random.default_rng(args.seed + 7)
-    val = [s for _ in range(80) for s in samples(vrng)]
-    train_heatmap_model(LineLocator(), samples, val, args, "engine.train.locator")
+    val = [s for _ in range(80) for s in make_samples(vrng, loose_share=args.loose_share, flip_share=args.flip_share, varied_dates=args.varied_dates)]
+    real_val = [real_sample(vrng, v, flip_share=0.0) for v in real if held_out(v.name)]
+    if real:
+        print(f"real views: {len(train_real)} to train, {len(real_val)} held out", flush=True)
+    extra = (lambda model: {"real_number_iou": number_iou(model, real_val), "synthetic_number_iou": number_iou(model, val)}) if real_val else None
+    train_heatmap_model(LineLocator(), samples, val + real_val, args, "engine.train.locator", extra_val=extra)
 
 
 if __name__ == "__main__":
