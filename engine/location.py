@@ -48,19 +48,27 @@ class LineFinder:
         return Lines(box, cells, slope, height, heat=heat, locator_input=x)
 
     def dates(self, lines: Lines, want_issue: bool) -> dict[str, Box]:
-        """Date boxes on a view already located. The date locator (a fine-tune of the locator for
-        dates) is asked only where the locator's own date channel sees nothing."""
-        heat, date_heat = lines.heat, None
+        """Date boxes on a view already located, from the heat of the networks the policy names
+        (date_heat), each asked only where those before it see no date."""
+        heats: dict[str, np.ndarray] = {}
+
+        def heat(source: str) -> np.ndarray | None:
+            if source not in heats:
+                if source == "locator":
+                    heats[source] = lines.heat
+                elif self.date_locator is not None:
+                    heats[source] = self.date_locator(lines.locator_input).sigmoid().numpy()[0]
+            return heats.get(source)
+
         out = {}
         for c, name in enumerate(LOC_CHANNELS):
             if name == "expiry" or (name == "issue" and want_issue):
-                box = line_box(heat[c], self.policy.date_peak)
-                if box is None and self.date_locator is not None and self.policy.date_locator_fallback:
-                    if date_heat is None:
-                        date_heat = self.date_locator(lines.locator_input).sigmoid().numpy()[0]
-                    box = line_box(date_heat[c], self.policy.date_peak)
-                if box is not None:
-                    out[name] = box
+                for source in self.policy.date_heat:
+                    h = heat(source)
+                    box = line_box(h[c], self.policy.date_peak) if h is not None else None
+                    if box is not None:
+                        out[name] = box
+                        break
         return out
 
 

@@ -7,11 +7,13 @@ says how); none on realcards-dev2, which checks them.
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
 
 class Policy(msgspec.Struct, frozen=True):
-    version: str = "7"
+    version: str = "8"
     # Locating: heat above which a heatmap cell belongs to a line; cells a number line needs.
     number_peak: float = 0.5
     date_peak: float = 0.5
@@ -64,9 +66,13 @@ class Policy(msgspec.Struct, frozen=True):
     # Fallbacks, each where nothing else answered (engine/README.md has their ablation):
     text_line_fallback: bool = True  # long text lines in the pixels where the locator sees no number line
     quarter_turn_fallback: bool = True  # the outline's quarter turns, rectified portrait: vertical cards
-    date_locator_fallback: bool = True  # the date locator where the locator's own date channel sees none
     # Fewer digits than this on every view: not a card at all (NoCardFound, not Unreadable).
     min_digits_for_card: int = 10
+    # Whose date heat says where the dates are, in order, each asked only where those before it
+    # see no date: "locator" (the number line's locator, whose heat is there already) and
+    # "date_locator" (the locator fine-tuned on dates as real cards print them). The date locator
+    # first reads more synthetic expiries but misreads two realcards-dev years (engine/README.md).
+    date_heat: tuple[Literal["date_locator", "locator"], ...] = ("locator", "date_locator")
     # Dates: a date is answered when its characters' mean probability is at least this.
     min_date_confidence: float = 0.8
     # Where a date band's best path spells no date: the likeliest date in it with nothing but
