@@ -11,8 +11,8 @@ import bin_tables
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
 DEV = os.path.join(SHARED, "realcards-dev", "labels.tsv")
 DEV2 = os.path.join(SHARED, "realcards-dev2", "labels.tsv")
-MIN_EXACT = {DEV: 0.90, DEV2: 0.85}  # of the Luhn-valid full cards (read: 26/27 and 37/42)
-MIN_EXPIRY = {DEV: 0.65, DEV2: 0.5}  # of the printed expiries (read: 13/18 and 12/22)
+MIN_EXACT = {DEV: 0.90, DEV2: 0.90}  # of the Luhn-valid full cards (read: 26/27 and 40/42)
+MIN_EXPIRY = {DEV: 0.75, DEV2: 0.5}  # of the printed expiries (read: 15/18 and 12/22)
 # Dates are the engine's weak part: on realcards-dev2 it reports four dates where none is
 # labelled (issue dates, unlabelled Chinese dates). This bounds the regression; the bar (none)
 # is not met yet.
