@@ -22,11 +22,11 @@ import numpy as np
 from engine.detection import CardDetector
 from engine.geometry import RECT_H, RECT_W
 from engine.models import LOC_CHANNELS, LOC_H, LOC_W, CardSegmenter
+from engine.pipeline import LOCATE_SOURCE_SIDE, WEIGHTS_DIR, _shrink
 from engine.preprocess import color_input
 from engine.runtime import evaluator, load_network
 
 BOXES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "..", "shared", "data", "realcards-boxes")
-SOURCE_SIDE = 640  # the engine locates on the photo shrunk to about this (pipeline.LOCATE_SOURCE_SIDE)
 NUMBER = LOC_CHANNELS.index("number")
 MIN_ASPECT = 4.0  # a number line is at least this many of its heights wide on the card
 LINE_HEIGHTS = (0.03, 0.2)  # of the card's height: a box outside is not a number line on that view
@@ -42,7 +42,7 @@ BOX_HEIGHT_SHARE = 0.5
 @dataclass
 class RealView:
     name: str
-    photo: np.ndarray  # BGR, shrunk to about SOURCE_SIDE
+    photo: np.ndarray  # BGR, shrunk as the engine shrinks a photo to locate on it
     quad: np.ndarray  # the view's corners in `photo` (clockwise from the card's top left)
     box: np.ndarray  # the number line's 4 corners in `photo`
     frame: bool  # the whole photo, not a found outline
@@ -75,8 +75,6 @@ def _fits(quad: np.ndarray, box: np.ndarray) -> bool:
 
 def real_views(root: str = BOXES, detector: CardDetector | None = None) -> list[RealView]:
     """Every usable view of every photo with one number-line box."""
-    from engine.pipeline import WEIGHTS_DIR, _shrink
-
     if detector is None:
         seg = load_network(CardSegmenter, os.path.join(WEIGHTS_DIR, "detector.pt"))
         detector = CardDetector(evaluator(seg, "torch", None))
@@ -89,7 +87,7 @@ def real_views(root: str = BOXES, detector: CardDetector | None = None) -> list[
         boxes = _yolo_boxes(label, img.shape[1], img.shape[0])
         if len(boxes) != 1:
             continue
-        small, scale = _shrink(img, SOURCE_SIDE)
+        small, scale = _shrink(img, LOCATE_SOURCE_SIDE)
         views, first_frame = detector.views(small)
         box = boxes[0] * scale
         for i, quad in enumerate(views):
