@@ -16,7 +16,7 @@ def _view(box_rows=(300, 360), box_cols=(120, 700)) -> RealView:
     (y0, y1), (x0, x1) = box_rows, box_cols
     photo[y0:y1, x0:x1] = 20
     quad = np.float32([[0, 0], [RECT_W, 0], [RECT_W, RECT_H], [0, RECT_H]])
-    return RealView("card.jpg", photo, quad, np.float32([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]), frame=True)
+    return RealView("card.jpg", photo, quad, np.float32([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]))
 
 
 def test_the_number_channel_covers_the_squeezed_box_and_dates_are_unknown():

@@ -78,6 +78,12 @@ def dice_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return bce + dice[known.sum((2, 3)) > 0].mean()
 
 
+def heat_iou(logits: torch.Tensor, target: torch.Tensor) -> float:
+    """IoU of the heat above 0.5 with the target, over the pixels the target knows (>= 0)."""
+    pred = (logits.sigmoid() > 0.5) & (target >= 0)
+    return ((pred & (target > 0.5)).sum() / ((pred | (target > 0.5)).sum() + 1)).item()
+
+
 def train_heatmap_model(model, make_samples, val_samples, args, module: str, batch: int = 24, extra_val=None) -> None:
     """The loop shared by the card segmenter and the line locator (dice + BCE on heatmaps).
     `extra_val(model)`, if given, adds figures to each validation record (they do not choose)."""
@@ -114,8 +120,7 @@ def train_heatmap_model(model, make_samples, val_samples, args, module: str, bat
             with torch.no_grad():
                 logits = model(vx)
                 vloss = dice_bce(logits, vy).item()
-                pred = (logits.sigmoid() > 0.5) & (vy >= 0)
-                iou = ((pred & (vy > 0.5)).sum() / ((pred | (vy > 0.5)).sum() + 1)).item()
+                iou = heat_iou(logits, vy)
             model.train()
             rec = {"it": it, "val_loss": vloss, "val_iou": iou} | (extra_val(model) if extra_val else {})
             print("VAL", rec, flush=True)

@@ -19,7 +19,7 @@ from engine.models import LOC_CHANNELS, LOC_H, LOC_W, LineLocator
 from engine.preprocess import color_input
 from engine.synth.card import CARD_H, CARD_W, render_card
 from engine.synth.scene import background_photo, degrade
-from engine.train.common import heatmap_args, train_heatmap_model
+from engine.train.common import heat_iou, heatmap_args, train_heatmap_model
 from engine.train.real_lines import held_out, real_sample, real_views
 
 
@@ -65,14 +65,13 @@ def mixed_samples(rng: np.random.Generator, real: list, real_share: float, flip_
 
 
 def number_iou(model, samples: list) -> float:
-    """The number channel's IoU over `samples` (the held-out real views)."""
+    """The number channel's IoU over `samples`."""
     import torch
 
     x = torch.from_numpy(np.stack([s[0] for s in samples]))
-    y = torch.from_numpy(np.stack([s[1] for s in samples]))[:, 0] > 0.5
+    y = torch.from_numpy(np.stack([s[1][:1] for s in samples]))
     with torch.no_grad():
-        pred = model(x)[:, 0].sigmoid() > 0.5
-    return round(((pred & y).sum() / ((pred | y).sum() + 1)).item(), 4)
+        return round(heat_iou(model(x)[:, :1], y), 4)
 
 
 def main(argv=None):

@@ -45,7 +45,6 @@ class RealView:
     photo: np.ndarray  # BGR, shrunk as the engine shrinks a photo to locate on it
     quad: np.ndarray  # the view's corners in `photo` (clockwise from the card's top left)
     box: np.ndarray  # the number line's 4 corners in `photo`
-    frame: bool  # the whole photo, not a found outline
 
 
 def held_out(name: str) -> bool:
@@ -88,11 +87,8 @@ def real_views(root: str = BOXES, detector: CardDetector | None = None) -> list[
         if len(boxes) != 1:
             continue
         small, scale = _shrink(img, LOCATE_SOURCE_SIDE)
-        views, first_frame = detector.views(small)
         box = boxes[0] * scale
-        for i, quad in enumerate(views):
-            if _fits(quad, box):
-                out.append(RealView(name, small, quad, box, i >= first_frame))
+        out += [RealView(name, small, quad, box) for quad in detector.views(small)[0] if _fits(quad, box)]
     return out
 
 
