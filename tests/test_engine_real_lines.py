@@ -63,3 +63,18 @@ def test_the_loss_leaves_unknown_channels_out():
     p = logits.sigmoid()
     dice = 1 - (2 * (p * target).sum((2, 3)) + 1) / (p.sum((2, 3)) + target.sum((2, 3)) + 1)
     assert dice_bce(logits, target).item() == pytest.approx((bce + dice.mean()).item(), rel=1e-5)
+
+
+def _rect(x0, y0, x1, y1):
+    return np.float32([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+
+
+def test_dates_seen_label_their_channels_and_leave_an_unknown_kind_out():
+    view = _view()
+    view.dates = [("expiry", _rect(500, 400, 620, 440)), (None, _rect(200, 400, 320, 440))]
+    _, target = real_sample(np.random.default_rng(0), view, flip_share=0.0, corner_error=0.0)
+    expiry, issue = target[LOC_CHANNELS.index("expiry")], target[LOC_CHANNELS.index("issue")]
+    cell = lambda x, y: (int(y * LOC_H / RECT_H / 2), int(x * LOC_W / RECT_W / 2))  # card px -> heat cell
+    assert expiry[cell(560, 420)] == 1 and issue[cell(560, 420)] == 0  # an expiry is no issue date
+    assert expiry[cell(260, 420)] == -1 and issue[cell(260, 420)] == -1  # a date of no known kind
+    assert expiry[cell(430, 100)] == 0 and issue[cell(430, 100)] == 0  # off the dates: no date

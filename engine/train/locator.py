@@ -1,12 +1,13 @@
 """Train the line locator: on a rectified card, where are the number line, expiry and issue date.
 
-    python -m engine.train.locator --seed 1 --out engine/weights/locator.pt [--iters 3000] [--real-share 0.5]
+    python -m engine.train.locator --seed 1 --out engine/weights/locator.pt [--iters 3000] [--real-share 0.5 [--real-dates runs/boxes_ocr.jsonl]]
 
 Data: synthetic cards, degraded, warped with the corner error a real detector
 makes. Upside-down cards are shown with empty targets, so the number heatmap's
 peak also tells the engine which way up the card is. With --real-share, that share of the
 samples are real photos of ../shared/data/realcards-boxes with their number-line boxes
-(engine/train/real_lines.py; their dates unlabelled), one photo in ten held out to validate.
+(engine/train/real_lines.py), one photo in ten held out to validate; their dates are unlabelled,
+or with --real-dates labelled from a general OCR's lines (engine/train/ocr_lines.py, real_dates.py).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from engine.preprocess import color_input
 from engine.synth.card import CARD_H, CARD_W, render_card
 from engine.synth.scene import background_photo, degrade
 from engine.train.common import heat_iou, heatmap_args, train_heatmap_model
+from engine.train import real_dates
 from engine.train.real_lines import held_out, real_sample, real_views
 
 
@@ -64,14 +66,15 @@ def mixed_samples(rng: np.random.Generator, real: list, real_share: float, flip_
     return make_samples(rng, flip_share=flip_share, **synthetic)
 
 
-def number_iou(model, samples: list) -> float:
-    """The number channel's IoU over `samples`."""
+def channel_iou(model, samples: list, channel: str = "number") -> float:
+    """One channel's IoU over `samples`, where their targets know it."""
     import torch
 
+    c = LOC_CHANNELS.index(channel)
     x = torch.from_numpy(np.stack([s[0] for s in samples]))
-    y = torch.from_numpy(np.stack([s[1][:1] for s in samples]))
+    y = torch.from_numpy(np.stack([s[1][c : c + 1] for s in samples]))
     with torch.no_grad():
-        return round(heat_iou(model(x)[:, :1], y), 4)
+        return round(heat_iou(model(x)[:, c : c + 1], y), 4)
 
 
 def main(argv=None):
@@ -80,8 +83,10 @@ def main(argv=None):
     ap.add_argument("--flip-share", type=float, default=0.2, help="share of upside-down views (empty targets)")
     ap.add_argument("--varied-dates", type=float, default=0.0, help="share of cards whose date block is drawn as real cards print it (render_card's varied_dates)")
     ap.add_argument("--real-share", type=float, default=0.0, help="share of samples from the real photos of realcards-boxes")
+    ap.add_argument("--real-dates", default=None, help="their OCR lines (engine.train.ocr_lines), to label their dates")
     args = ap.parse_args(argv)
-    real = real_views() if args.real_share > 0 else []
+    dates = real_dates.load(args.real_dates) if args.real_dates else None
+    real = real_views(dates=dates) if args.real_share > 0 else []
     train_real = [v for v in real if not held_out(v.name)]
     samples = functools.partial(mixed_samples, real=train_real, real_share=args.real_share, flip_share=args.flip_share, loose_share=args.loose_share, varied_dates=args.varied_dates)
     vrng = np.random.default_rng(args.seed + 7)
@@ -89,8 +94,17 @@ def main(argv=None):
     real_val = [real_sample(vrng, v, flip_share=0.0) for v in real if held_out(v.name)]
     if real:
         print(f"real views: {len(train_real)} to train, {len(real_val)} held out", flush=True)
-    extra = (lambda model: {"real_number_iou": number_iou(model, real_val), "synthetic_number_iou": number_iou(model, val)}) if real_val else None
-    train_heatmap_model(LineLocator(), samples, val + real_val, args, "engine.train.locator", extra_val=extra)
+    dated_val = [s for s in real_val if (s[1][LOC_CHANNELS.index("expiry")] > 0).any()]
+
+    def extra(model) -> dict:
+        out = {"real_number_iou": channel_iou(model, real_val), "synthetic_number_iou": channel_iou(model, val)}
+        if dated_val:
+            out |= {"real_expiry_iou": channel_iou(model, dated_val, "expiry"), "synthetic_expiry_iou": channel_iou(model, val, "expiry")}
+        return out
+
+    if dated_val:
+        print(f"held-out real views with an expiry: {len(dated_val)}", flush=True)
+    train_heatmap_model(LineLocator(), samples, val + real_val, args, "engine.train.locator", extra_val=extra if real_val else None)
 
 
 if __name__ == "__main__":

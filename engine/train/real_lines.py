@@ -1,11 +1,14 @@
 """Real number lines for the locator: the photos of realcards-boxes, each seen as the engine sees
 it (the outline its detector finds, and the whole frame), with the labelled number-line box.
 
-    views = real_views()                       # once: decode, detect, map each box into its views
+    views = real_views(dates=real_dates.load("runs/boxes_ocr.jsonl"))  # once: decode, detect, map boxes into views
     img, target = real_sample(rng, views[i])   # a locator input and its heatmaps
 
-The boxes say where the number line is, nothing about dates: a real sample's date channels are
--1 ("unknown"; engine.train.common.dice_bce leaves them out of the loss). A view is kept where the
+The boxes say where the number line is, nothing about dates. Dates come, where given, from the
+lines a general OCR found (engine/train/ocr_lines.py, real_dates.py). On a photo where it found
+none, a sample's date channels are -1 ("unknown"; engine.train.common.dice_bce leaves them out of
+the loss); where it found one, they are 0 off the dates, 1 on each date of a known kind in its
+channel, and -1 on a date whose kind no label tells. A view is kept where the
 box lies inside it and reads there as a line (at least 4 of its heights wide); the photos are
 taken to be upright (their boxes are level text), so of an outline and its half turn the view
 kept is the one where the box's left end stays on the left.
@@ -27,7 +30,7 @@ from engine.preprocess import color_input
 from engine.runtime import evaluator, load_network
 
 BOXES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "..", "shared", "data", "realcards-boxes")
-NUMBER = LOC_CHANNELS.index("number")
+NUMBER, EXPIRY, ISSUE = (LOC_CHANNELS.index(c) for c in ("number", "expiry", "issue"))
 MIN_ASPECT = 4.0  # a number line is at least this many of its heights wide on the card
 LINE_HEIGHTS = (0.03, 0.2)  # of the card's height: a box outside is not a number line on that view
 HELD_OUT = 10  # one photo in this many (by a hash of its name) is kept for validation
@@ -37,6 +40,9 @@ HELD_OUT = 10  # one photo in this many (by a hash of its name) is kept for vali
 # middle, so that the line's height (which sizes the number band) means the same on both (with
 # 0.5 that heat is 1.0 of the squeezed box at the median, with 0.6 0.875).
 BOX_HEIGHT_SHARE = 0.5
+# The OCR's date boxes are not loose: the shipped locators' date heat is 1.1 (locator) and 0.98
+# (date locator) of their height, 1.09 and 1.01 of their width, at the median over the 180 and 202
+# views of 241 expiry boxes where each saw the date. They are filled as they are.
 
 
 @dataclass
@@ -45,6 +51,9 @@ class RealView:
     photo: np.ndarray  # BGR, shrunk as the engine shrinks a photo to locate on it
     quad: np.ndarray  # the view's corners in `photo` (clockwise from the card's top left)
     box: np.ndarray  # the number line's 4 corners in `photo`
+    # Its dates: (kind, 4 corners in `photo`), kind "expiry", "issue" or None (unknown); None
+    # where none was seen (the date channels are then unknown everywhere).
+    dates: list[tuple[str | None, np.ndarray]] | None = None
 
 
 def held_out(name: str) -> bool:
@@ -72,8 +81,15 @@ def _fits(quad: np.ndarray, box: np.ndarray) -> bool:
     return bool(inside and right[0] > left[0] and np.linalg.norm(right - left) > MIN_ASPECT * height and LINE_HEIGHTS[0] * RECT_H < height < LINE_HEIGHTS[1] * RECT_H)
 
 
-def real_views(root: str = BOXES, detector: CardDetector | None = None) -> list[RealView]:
-    """Every usable view of every photo with one number-line box."""
+def _inside(quad: np.ndarray, box: np.ndarray) -> bool:
+    M = cv2.getPerspectiveTransform(quad.astype(np.float32), np.float32([[0, 0], [RECT_W, 0], [RECT_W, RECT_H], [0, RECT_H]]))
+    b = cv2.perspectiveTransform(box[None].astype(np.float32), M)[0]
+    return bool(b[:, 0].min() > 0 and b[:, 0].max() < RECT_W and b[:, 1].min() > 0 and b[:, 1].max() < RECT_H and b[1, 0] > b[0, 0])
+
+
+def real_views(root: str = BOXES, detector: CardDetector | None = None, dates: dict | None = None) -> list[RealView]:
+    """Every usable view of every photo with one number-line box; with `dates` (photo name ->
+    [(kind, quad in its pixels)], engine.train.real_dates.load), the dates inside each view."""
     if detector is None:
         seg = load_network(CardSegmenter, os.path.join(WEIGHTS_DIR, "detector.pt"))
         detector = CardDetector(evaluator(seg, "torch", None))
@@ -88,14 +104,18 @@ def real_views(root: str = BOXES, detector: CardDetector | None = None) -> list[
             continue
         small, scale = _shrink(img, LOCATE_SOURCE_SIDE)
         box = boxes[0] * scale
-        out += [RealView(name, small, quad, box) for quad in detector.views(small)[0] if _fits(quad, box)]
+        seen = [(k, q * scale) for k, q in dates.get(name, [])] if dates else []
+        for quad in detector.views(small)[0]:
+            if _fits(quad, box):
+                inside = [(k, q) for k, q in seen if _inside(quad, q)]
+                out.append(RealView(name, small, quad, box, inside or None))
     return out
 
 
 def real_sample(rng: np.random.Generator, view: RealView, flip_share: float = 0.3, corner_error: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
     """The view warped to the locator's input with the corner error a detector makes, and its
-    heatmaps: the number line filled; dates unknown. Upside down (flip_share): every channel empty,
-    as on synthetic cards."""
+    heatmaps: the number line filled, the dates as the module's docstring says. Upside down
+    (flip_share): every channel empty, as on synthetic cards."""
     size = view.quad.max(0) - view.quad.min(0)
     quad = view.quad + rng.normal(0, corner_error, (4, 2)) * size
     M = cv2.getPerspectiveTransform(quad.astype(np.float32), np.float32([[0, 0], [LOC_W, 0], [LOC_W, LOC_H], [0, LOC_H]]))
@@ -104,8 +124,22 @@ def real_sample(rng: np.random.Generator, view: RealView, flip_share: float = 0.
     if rng.random() < flip_share:
         return color_input(img[::-1, ::-1].copy(), LOC_H, LOC_W), np.zeros_like(target)
     target[NUMBER] = 0.0
-    mid = (view.box + view.box[[3, 2, 1, 0]]) / 2  # each corner's point on the box's middle line
-    box = mid + (view.box - mid) * BOX_HEIGHT_SHARE
-    pts = cv2.perspectiveTransform(box[None].astype(np.float32), M)[0] / 2
-    cv2.fillPoly(target[NUMBER], [np.round(pts * 4).astype(np.int32)], 1.0, shift=2)
+    _fill(target[NUMBER], _squeezed(view.box, BOX_HEIGHT_SHARE), M, 1.0)
+    if view.dates:
+        target[EXPIRY] = target[ISSUE] = 0.0
+        for kind, quad in sorted(view.dates, key=lambda d: d[0] is not None):  # unknown first: a known date wins
+            for channel, name in ((EXPIRY, "expiry"), (ISSUE, "issue")):
+                if kind is None or kind == name:
+                    _fill(target[channel], quad, M, -1.0 if kind is None else 1.0)
     return color_input(img, LOC_H, LOC_W), target
+
+
+def _squeezed(box: np.ndarray, height_share: float) -> np.ndarray:
+    """A box's 4 corners moved toward its middle line by this share."""
+    mid = (box + box[[3, 2, 1, 0]]) / 2  # each corner's point on the box's middle line
+    return mid + (box - mid) * height_share
+
+
+def _fill(channel: np.ndarray, box: np.ndarray, M: np.ndarray, value: float) -> None:
+    pts = cv2.perspectiveTransform(box[None].astype(np.float32), M)[0] / 2
+    cv2.fillPoly(channel, [np.round(pts * 4).astype(np.int32)], value, shift=2)
